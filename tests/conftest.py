@@ -1,0 +1,77 @@
+"""Shared fixtures: small script libraries written into a temporary folder."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+GOOD_TECHNIQUE = """\
+id: neck
+title: Relieve Tension in the Neck
+summary: Ease a stiff neck.
+equipment: [a chair]
+steps:
+  - say: Sit tall.
+  - pause: 2s
+  - chime
+  - hold:
+      say: Press and hold.
+      for: 3s
+  - repeat:
+      times: 2
+      steps:
+        - say: Slide your fingers.
+        - pause: 1s
+  - sides:
+      switch: Now the same with your {side} arm.
+      steps:
+        - say: Put your {side} arm across, toward your {other_side} shoulder.
+"""
+
+GOOD_ROUTINE = """\
+id: daily
+title: Daily
+summary: A short routine.
+default: true
+intro: hello
+techniques: [neck]
+"""
+
+HELLO = """\
+id: hello
+title: Hello
+summary: Welcome.
+steps:
+  - say: Welcome.
+"""
+
+Writer = Callable[[str, str], Path]
+
+
+@pytest.fixture
+def scripts(tmp_path: Path) -> Path:
+    """A valid library: techniques neck and hello, routine daily (default)."""
+    root = tmp_path / "scripts"
+    (root / "techniques").mkdir(parents=True)
+    (root / "routines").mkdir()
+    (root / "techniques" / "neck.yaml").write_text(GOOD_TECHNIQUE)
+    (root / "techniques" / "hello.yaml").write_text(HELLO)
+    (root / "routines" / "daily.yaml").write_text(GOOD_ROUTINE)
+    return root
+
+
+@pytest.fixture
+def write(scripts: Path) -> Writer:
+    """write('techniques/x.yaml', text) -> the path, text dedented."""
+
+    def _write(relative: str, text: str) -> Path:
+        path = scripts / relative
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return _write

@@ -1,0 +1,156 @@
+"""Finding and cross-checking the scripts: a folder with `techniques/` and `routines/`.
+
+Every file is read and every problem in every file is gathered before anything is
+reported, so a therapist fixes the whole library in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+from voiceguide.errors import Problem, ScriptError, SettingsError
+from voiceguide.model import Library, Routine, Source, Technique
+from voiceguide.parse import parse_file, parse_routine, parse_technique
+
+SCRIPT_SUFFIXES = (".yaml", ".yml")
+
+
+def bundled_scripts() -> Path:
+    """The seed library: packed into the wheel as voiceguide/library, or the checkout's
+    scripts/ folder when running from source."""
+    packed = Path(str(resources.files("voiceguide"))) / "library"
+    if packed.is_dir():
+        return packed
+    return Path(__file__).resolve().parent.parent / "scripts"
+
+
+def find_scripts(explicit: Path | None = None, cwd: Path | None = None) -> Path:
+    """--scripts DIR, else ./scripts when it exists, else the bundled library."""
+    if explicit is not None:
+        if not explicit.is_dir():
+            raise SettingsError(f"scripts folder '{explicit}' does not exist",
+                                "give a folder that holds techniques/ and routines/")
+        return explicit
+    local = (cwd or Path.cwd()) / "scripts"
+    return local if local.is_dir() else bundled_scripts()
+
+
+def shown_path(path: Path) -> str:
+    """A path as the user should see it: relative to the current folder when inside it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _script_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in SCRIPT_SUFFIXES and p.is_file())
+
+
+def load_library(root: Path) -> Library:
+    """Read every script under root; raise one ScriptError listing every problem."""
+    problems: list[Problem] = []
+    techniques: list[Technique] = []
+    routines: list[Routine] = []
+    for path in _script_files(root / "techniques"):
+        try:
+            techniques.append(parse_technique(path, shown_path(path)))
+        except ScriptError as exc:
+            problems.extend(exc.problems)
+    for path in _script_files(root / "routines"):
+        try:
+            routines.append(parse_routine(path, shown_path(path)))
+        except ScriptError as exc:
+            problems.extend(exc.problems)
+    if not techniques and not problems:
+        problems.append(Problem(shown_path(root), 0, 0, "holds no techniques (put technique "
+                                "files in a techniques/ folder inside it)"))
+    problems += _duplicates(techniques) + _duplicates(routines)
+    by_id = {t.id: t for t in techniques}
+    for routine in routines:
+        problems += _missing_references(routine, by_id)
+    defaults = [r for r in routines if r.default]
+    if len(defaults) > 1:
+        problems += [_at(r.source, f"routine '{r.id}' is marked default, and so is "
+                         f"'{defaults[0].id}' (mark only one routine 'default: true')")
+                     for r in defaults[1:]]
+    if problems:
+        raise ScriptError(problems)
+    return Library(str(root), by_id, {r.id: r for r in routines})
+
+
+def _at(source: Source, message: str) -> Problem:
+    return Problem(source.file, source.line, source.column, message, _line_of(source))
+
+
+def _line_of(source: Source) -> str:
+    try:
+        lines = Path(source.file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return lines[source.line - 1] if 0 < source.line <= len(lines) else ""
+
+
+def _duplicates(items: Iterable[Technique | Routine]) -> list[Problem]:
+    first: dict[str, Technique | Routine] = {}
+    problems = []
+    for item in items:
+        if item.id in first:
+            problems.append(_at(item.source, f"id '{item.id}' is already used by "
+                                f"{first[item.id].file} (give each file its own id)"))
+        else:
+            first[item.id] = item
+    return problems
+
+
+def _missing_references(routine: Routine, techniques: dict[str, Technique]) -> list[Problem]:
+    problems = []
+    for ref, source in zip(routine.track_ids(), routine.track_sources, strict=True):
+        if ref not in techniques:
+            problems.append(_at(source, f"no technique has the id '{ref}'"
+                                f"{_suggest(ref, techniques)}"))
+    return problems
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else " (check the spelling)"
+
+
+def validate_files(paths: Iterable[Path]) -> list[Technique | Routine]:
+    """Check individual files (each on its own: references are checked by load_library)."""
+    results: list[Technique | Routine] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            results.append(parse_file(path, shown_path(path)))
+        except ScriptError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ScriptError(problems)
+    return results
+
+
+def resolve(library: Library, names: Iterable[str]) -> list[Routine]:
+    """Routine or technique names from the command line -> routines to build. A single
+    technique becomes a one-track routine of its own."""
+    chosen: list[Routine] = []
+    for name in names:
+        if name in library.routines:
+            chosen.append(library.routines[name])
+        elif name in library.techniques:
+            t = library.techniques[name]
+            chosen.append(Routine(id=t.id, title=t.title, summary=t.summary,
+                                  techniques=(t.id,), file=t.file))
+        else:
+            known = [*library.routines, *library.techniques]
+            raise SettingsError(f"no routine or technique is called '{name}'"
+                                f"{_suggest(name, known)}",
+                                "run `voiceguide list` to see them")
+    return chosen

@@ -1,0 +1,236 @@
+"""Domain types, from script to sound. Pure data: no I/O here.
+
+A *technique* is one script file (a track in a routine); its *steps* are what the voice
+says and the silences between. A *routine* lists techniques in order. The planner flattens
+a technique into *plan items* (speech, silence, cue); the assembler places those items on
+a *track* with exact sample positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# --------------------------------------------------------------------------- scripts
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a piece of a script came from, for messages and the timeline."""
+
+    file: str
+    line: int  # 1-based
+    column: int = 0  # 1-based, 0 when unknown
+
+
+NO_SOURCE = Source("<generated>", 0)
+
+
+@dataclass(frozen=True)
+class Say:
+    """A sentence (or a few) spoken as one utterance."""
+
+    text: str
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Silence that lets the client do what was said."""
+
+    ms: int
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Spoken instruction, then exactly `ms` of stillness after the speech ends, then the
+    spoken release. Speech never counts toward the hold."""
+
+    say: str
+    ms: int
+    release: str
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A block of steps done `times` times in a row."""
+
+    times: int
+    steps: tuple[Step, ...]
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class Sides:
+    """A block done once per side; `{side}` and `{other_side}` in its text are filled in
+    per pass, and `switch` is spoken between passes (with `{side}` = the coming side)."""
+
+    first: str
+    second: str
+    switch: str
+    steps: tuple[Step, ...]
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class Chime:
+    """A soft bell, e.g. to mark the start of a new part."""
+
+    source: Source = NO_SOURCE
+
+
+Step = Say | Pause | Hold | Repeat | Sides | Chime
+
+
+@dataclass(frozen=True)
+class Technique:
+    """One script file: becomes one track."""
+
+    id: str
+    title: str
+    summary: str
+    steps: tuple[Step, ...]
+    equipment: tuple[str, ...] = ()
+    file: str = ""
+    source: Source = NO_SOURCE  # where its id is written
+
+
+@dataclass(frozen=True)
+class Routine:
+    """An ordered list of techniques, with optional intro and outro tracks."""
+
+    id: str
+    title: str
+    summary: str
+    techniques: tuple[str, ...]
+    intro: str | None = None
+    outro: str | None = None
+    default: bool = False
+    file: str = ""
+    source: Source = NO_SOURCE  # where its id is written
+    track_sources: tuple[Source, ...] = ()  # where each of track_ids() is named
+
+    def track_ids(self) -> tuple[str, ...]:
+        head = (self.intro,) if self.intro else ()
+        tail = (self.outro,) if self.outro else ()
+        return (*head, *self.techniques, *tail)
+
+
+@dataclass(frozen=True)
+class Library:
+    """Every technique and routine found in a scripts folder, cross-checked."""
+
+    root: str
+    techniques: dict[str, Technique] = field(default_factory=dict)
+    routines: dict[str, Routine] = field(default_factory=dict)
+
+    def default_routine(self) -> Routine | None:
+        chosen = [r for r in self.routines.values() if r.default]
+        if chosen:
+            return chosen[0]
+        if len(self.routines) == 1:
+            return next(iter(self.routines.values()))
+        return None
+
+
+# --------------------------------------------------------------------------- plan
+
+SilenceReason = Literal["pause", "hold", "gap"]
+CueName = Literal["chime"]
+
+
+@dataclass(frozen=True)
+class Speech:
+    text: str
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class Silence:
+    ms: int
+    reason: SilenceReason
+    source: Source = NO_SOURCE
+
+
+@dataclass(frozen=True)
+class Cue:
+    name: CueName
+    source: Source = NO_SOURCE
+
+
+PlanItem = Speech | Silence | Cue
+
+
+@dataclass(frozen=True)
+class TrackPlan:
+    """One technique flattened into a timeline."""
+
+    number: int  # 1-based position in the routine
+    technique: Technique
+    items: tuple[PlanItem, ...]
+
+    @property
+    def id(self) -> str:
+        return self.technique.id
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.number:02d}-{self.technique.id}"
+
+
+@dataclass(frozen=True)
+class RoutinePlan:
+    routine: Routine
+    tracks: tuple[TrackPlan, ...]
+
+
+# --------------------------------------------------------------------------- audio
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Mono signed 16-bit little-endian PCM."""
+
+    pcm: bytes
+    frame_rate: int
+
+    @property
+    def samples(self) -> int:
+        return len(self.pcm) // 2
+
+    @property
+    def ms(self) -> int:
+        return samples_to_ms(self.samples, self.frame_rate)
+
+
+def samples_to_ms(samples: int, frame_rate: int) -> int:
+    return (samples * 1000 + frame_rate // 2) // frame_rate
+
+
+def ms_to_samples(ms: int, frame_rate: int) -> int:
+    """Exact when ms * frame_rate is a multiple of 1000 (e.g. whole seconds at 22050 Hz)."""
+    return (ms * frame_rate + 500) // 1000
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A plan item at its final place in a track, in samples (exact) from the track start."""
+
+    item: PlanItem
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Track:
+    """Assembled audio for one technique, with the layout every later output is cut from."""
+
+    plan: TrackPlan
+    clip: Clip
+    placed: tuple[Placed, ...]
+
+    @property
+    def duration_ms(self) -> int:
+        return self.clip.ms
