@@ -1,0 +1,86 @@
+"""The planner: repeats and sides expanded into a flat timeline, gaps placed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from voiceguide.library import load_library
+from voiceguide.model import Cue, Silence, Speech
+from voiceguide.plan import Pacing, estimate_ms, plan_routine
+
+PACING = Pacing(gap_ms=700, lead_in_ms=500, tail_ms=2000)
+
+
+def timeline(scripts: Path, routine: str = "daily") -> list[list[str]]:
+    library = load_library(scripts)
+    plan = plan_routine(library.routines[routine], library.techniques, PACING)
+    out = []
+    for track in plan.tracks:
+        rows = []
+        for item in track.items:
+            if isinstance(item, Speech):
+                rows.append(f"say {item.text}")
+            elif isinstance(item, Silence):
+                rows.append(f"{item.reason} {item.ms}")
+            elif isinstance(item, Cue):
+                rows.append(item.name)
+        out.append(rows)
+    return out
+
+
+def test_routine_tracks_follow_intro_techniques_outro(scripts: Path) -> None:
+    library = load_library(scripts)
+    plan = plan_routine(library.routines["daily"], library.techniques)
+    assert [(t.number, t.file_name) for t in plan.tracks] == [(1, "01-hello"), (2, "02-neck")]
+
+
+def test_repeats_sides_holds_and_gaps_expand_in_order(scripts: Path) -> None:
+    _, neck = timeline(scripts)
+    assert neck == [
+        "gap 500",
+        "say Sit tall.",
+        "pause 2000",
+        "chime",
+        "gap 700",
+        "say Press and hold.",
+        "hold 3000",
+        "say And release.",
+        "gap 700",
+        "say Slide your fingers.",
+        "pause 1000",
+        "say Slide your fingers.",
+        "pause 1000",
+        "say Put your right arm across, toward your left shoulder.",
+        "gap 700",
+        "say Now the same with your left arm.",
+        "gap 700",
+        "say Put your left arm across, toward your right shoulder.",
+        "gap 2000",
+    ]
+
+
+def test_sides_can_start_on_the_left(write, scripts: Path) -> None:  # type: ignore[no-untyped-def]
+    write("techniques/neck.yaml", """\
+        id: neck
+        title: Neck
+        summary: S
+        steps:
+          - sides:
+              first: left
+              steps:
+                - say: Lift your {side} leg, {other_side} foot down.
+        """)
+    _, neck = timeline(scripts)
+    spoken = [row for row in neck if row.startswith("say")]
+    assert spoken == [
+        "say Lift your left leg, right foot down.",
+        "say Now switch to your right side.",
+        "say Lift your right leg, left foot down.",
+    ]
+
+
+def test_estimate_counts_silences_exactly_and_words_at_the_rate(scripts: Path) -> None:
+    library = load_library(scripts)
+    plan = plan_routine(library.routines["daily"], library.techniques, PACING)
+    hello = plan.tracks[0]  # gap 500, "Welcome." (1 word), gap 2000
+    assert estimate_ms(hello, rate_wpm=120) == 500 + (500 + 250) + 2000
