@@ -14,7 +14,6 @@ from voiceguide.model import (
     Chime,
     Cue,
     Hold,
-    Library,
     Pause,
     PlanItem,
     Repeat,
@@ -47,11 +46,6 @@ def plan_routine(routine: Routine, techniques: Mapping[str, Technique],
     tracks = tuple(plan_track(n, techniques[tid], pacing)
                    for n, tid in enumerate(routine.track_ids(), 1))
     return RoutinePlan(routine, tracks)
-
-
-def plan_library_routine(library: Library, routine: Routine,
-                         pacing: Pacing = Pacing()) -> RoutinePlan:
-    return plan_routine(routine, library.techniques, pacing)
 
 
 def plan_track(number: int, technique: Technique, pacing: Pacing = Pacing()) -> TrackPlan:

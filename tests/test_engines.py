@@ -1,0 +1,295 @@
+"""Speech engines: the tone test engine, the checks, voice names, and (e2e) the real
+pyttsx3 and direct espeak-ng engines running in their worker processes."""
+
+from __future__ import annotations
+
+import ctypes.util
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from voiceguide.engines import bundled, engine_names, make_engine
+from voiceguide.engines.base import VoiceSettings
+from voiceguide.engines.check import check_clip, check_text, peak_dbfs
+from voiceguide.engines.espeak_engine import EspeakEngine, EspeakVoice, resolve_voice
+from voiceguide.engines.pyttsx3_engine import Pyttsx3Engine
+from voiceguide.engines.tone import FRAME_RATE, ToneEngine
+from voiceguide.engines.worker import WorkerEngine
+from voiceguide.errors import EngineError, SettingsError
+from voiceguide.model import Clip
+
+SENTENCE = "Breathe in slowly through your nose, and let your shoulders soften."  # 11 words
+OTHER = "Rest."
+RATE = 140
+
+
+def expected_s(words: int, rate: int = RATE) -> float:
+    return words * 60 / rate
+
+
+def tone(text: str, rate: int = RATE) -> Clip:
+    return ToneEngine(VoiceSettings(engine="tone", voice="tone", rate=rate)).synthesize(text)
+
+
+# --------------------------------------------------------------------------- tone engine
+
+
+def test_tone_is_deterministic_and_as_long_as_its_words() -> None:
+    first, again = tone(SENTENCE), tone(SENTENCE)
+    assert first.pcm == again.pcm
+    assert first.frame_rate == FRAME_RATE
+    assert first.ms == round(expected_s(11) * 1000)
+    assert tone(SENTENCE, rate=280).ms == round(expected_s(11, 280) * 1000)
+    assert tone("Go.", rate=450).ms == 300  # the floor for very short lines
+    assert -13 < peak_dbfs(first) < -11
+
+
+def test_tone_accepts_only_its_own_voice_and_the_default() -> None:
+    assert ToneEngine(VoiceSettings(engine="tone")).voices()[0].id == "tone"
+    with pytest.raises(SettingsError, match="unknown voice 'en-gb'"):
+        ToneEngine(VoiceSettings(engine="tone", voice="en-gb"))
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_names_the_engines_with_pyttsx3_first() -> None:
+    assert engine_names() == ("pyttsx3", "espeak", "tone")
+    assert isinstance(make_engine(VoiceSettings(engine="tone")), ToneEngine)
+    assert isinstance(make_engine(VoiceSettings()), Pyttsx3Engine)  # not started: no worker
+
+
+def test_unknown_engine_names_the_choices_and_the_closest() -> None:
+    with pytest.raises(SettingsError) as caught:
+        make_engine(VoiceSettings(engine="pyttsx"))
+    text = caught.value.render()
+    assert "unknown engine 'pyttsx'" in text
+    assert "pyttsx3, espeak, tone" in text
+    assert "closest: pyttsx3" in text
+
+
+@pytest.mark.parametrize(("rate", "volume"), [(20, 1.0), (900, 1.0), (140, 0.0), (140, 1.5)])
+def test_rate_and_volume_out_of_range_are_settings_errors(rate: int, volume: float) -> None:
+    for engine in engine_names():
+        with pytest.raises(SettingsError, match="out of range"):
+            make_engine(VoiceSettings(engine=engine, voice="tone", rate=rate, volume=volume))
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def test_check_clip_accepts_a_plausible_clip() -> None:
+    check_clip(SENTENCE, tone(SENTENCE), RATE)
+    # Numbers are read out in words: "1990" takes far longer than one word.
+    check_clip("Count 1234567890.", Clip(tone("a " * 20).pcm, FRAME_RATE), RATE)
+
+
+@pytest.mark.parametrize(
+    ("clip", "error"),
+    [
+        (Clip(b"", FRAME_RATE), "no audio"),
+        (Clip(tone(SENTENCE).pcm + b"\x00", FRAME_RATE), "odd byte count"),
+        (Clip(tone(SENTENCE).pcm, 1234), "1234 Hz"),
+        (Clip(bytes(len(tone(SENTENCE).pcm)), FRAME_RATE), "silence"),
+        (Clip(array("h", [100, -100] * 40_000).tobytes(), FRAME_RATE), "silence"),  # -50 dBFS
+        (tone("one two"), r"expected about 4\.71 s"),  # far too short for 11 words
+        (tone("word " * 60), r"expected about 4\.71 s"),  # far too long
+    ],
+)
+def test_check_clip_rejects(clip: Clip, error: str) -> None:
+    with pytest.raises(EngineError, match=error):
+        check_clip(SENTENCE, clip, RATE)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("", "nothing to say"), (" ... ", "nothing to say"), ("<break/> Hi", "markup")],
+)
+def test_check_text_rejects_wordless_text_and_markup(text: str, error: str) -> None:
+    with pytest.raises(EngineError, match=error):
+        check_text(text)
+    with pytest.raises(EngineError, match=error):
+        tone(text)
+
+
+# --------------------------------------------------------------------------- voice names
+
+VOICES = [
+    EspeakVoice("gmw/en", "English (Great Britain)", ((2, "en-gb"), (2, "en"))),
+    EspeakVoice("gmw/en-US", "English (America)", ((2, "en-us"), (3, "en"))),
+    EspeakVoice("gmw/en-GB-x-rp", "English (Received Pronunciation)", ((4, "en-gb"),)),
+]
+VARIANTS = [EspeakVoice("!v/f3", "female3", ()), EspeakVoice("!v/Alex", "Alex", ())]
+
+
+@pytest.mark.parametrize(
+    ("spec", "resolved"),
+    [
+        ("en-us", "gmw/en-US"),
+        ("gmw/en-us", "gmw/en-US"),
+        ("English (America)", "gmw/en-US"),
+        ("en-gb", "gmw/en"),  # by language, the voice that prefers it most
+        ("en-us+f3", "gmw/en-US+f3"),
+        ("EN-US+ALEX", "gmw/en-US+Alex"),  # variant files are found by their exact name
+        ("en-us+female3", "gmw/en-US+f3"),
+    ],
+)
+def test_resolve_voice_accepts_ids_names_languages_and_variants(spec: str, resolved: str) -> None:
+    assert resolve_voice(spec, VOICES, VARIANTS) == resolved
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("en-uss", r"unknown voice 'en-uss' \(run `voiceguide voices`.*closest: en-us"),
+        ("en-us+f33", r"unknown voice variant 'f33' in 'en-us\+f33'.*closest: f3"),
+        ("+f3", "unknown voice '\\+f3'"),
+    ],
+)
+def test_resolve_voice_rejects_unknown_names_with_a_hint(spec: str, error: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        resolve_voice(spec, VOICES, VARIANTS)
+    assert re.search(error, caught.value.render())
+
+
+# --------------------------------------------------------------------------- bundled parts
+
+
+def test_load_espeak_is_idempotent_and_points_at_the_wheel_data() -> None:
+    assert bundled.load_espeak() is bundled.load_espeak()
+    assert Path(os.environ["ESPEAK_DATA_PATH"], "phontab").is_file()
+
+
+def test_missing_espeak_and_ffmpeg_say_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bundled, "_espeak", None)
+    monkeypatch.setattr(bundled, "_SYSTEM_ESPEAK", ("libno-such-espeak.so.1",))
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # import fails
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(EngineError) as caught:
+        bundled.load_espeak()
+    assert "pip install espeakng-loader" in caught.value.render()
+    with pytest.raises(EngineError) as caught:
+        bundled.ffmpeg_exe()
+    assert "pip install imageio-ffmpeg" in caught.value.render()
+
+
+def test_import_pydub_is_quiet_and_uses_the_bundled_ffmpeg() -> None:
+    # A fresh interpreter with warnings as errors and no ffmpeg on PATH: pydub's
+    # import-time warnings would otherwise fail every test that imports it.
+    code = (
+        "from voiceguide.engines.bundled import ffmpeg_exe, import_pydub\n"
+        "assert import_pydub().AudioSegment.converter == ffmpeg_exe()\n"
+    )
+    env = {**os.environ, "PATH": ""}
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert Path(bundled.ffmpeg_exe()).is_file()
+
+
+# --------------------------------------------------------------------------- real engines
+
+
+@pytest.fixture(scope="module")
+def pyttsx3_engine() -> Iterator[WorkerEngine]:
+    with Pyttsx3Engine(VoiceSettings(rate=RATE)) as engine:
+        yield engine
+
+
+def assert_speech(clip: Clip, words: int) -> None:
+    assert clip.frame_rate == 22050  # what libespeak-ng reports for every bundled voice
+    assert 0.7 * expected_s(words) < clip.samples / clip.frame_rate < 1.5 * expected_s(words)
+    assert peak_dbfs(clip) > -20
+
+
+@pytest.mark.e2e
+def test_pyttsx3_first_utterance_is_whole_and_nothing_is_printed(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # A worker of its own, started under capfd so it inherits the captured stdout. The
+    # first utterance is long: unprimed, pyttsx3 returns ~10 ms after starting it.
+    with Pyttsx3Engine(VoiceSettings(rate=RATE)) as engine:
+        clip = engine.synthesize(" ".join([SENTENCE] * 6))
+    assert_speech(clip, 66)
+    out, _ = capfd.readouterr()
+    assert out == ""
+
+
+@pytest.mark.e2e
+def test_pyttsx3_back_to_back_sentences_are_each_right(pyttsx3_engine: WorkerEngine) -> None:
+    # Traps: an early-returning first runAndWait, and only the last of two files written.
+    first = pyttsx3_engine.synthesize(SENTENCE)
+    second = pyttsx3_engine.synthesize(OTHER)
+    again = pyttsx3_engine.synthesize(SENTENCE)
+    assert_speech(first, 11)
+    assert second.samples < first.samples / 3
+    assert abs(again.samples - first.samples) < 0.05 * first.samples
+
+
+@pytest.mark.e2e
+def test_pyttsx3_lists_voices_and_versions(pyttsx3_engine: WorkerEngine) -> None:
+    voices = pyttsx3_engine.voices()
+    ids = {voice.id for voice in voices}
+    assert len([v for v in voices if v.languages != ("variant",)]) > 100
+    assert {"gmw/en-us", "+f3"} <= ids
+    assert "pyttsx3 2.99" in pyttsx3_engine.version()
+    assert "espeak-ng 1." in pyttsx3_engine.version()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("engine", [Pyttsx3Engine, EspeakEngine])
+@pytest.mark.parametrize(
+    ("voice", "error"),
+    [("xx", "unknown voice 'xx' (run `voiceguide voices`"), ("en-us+zz", "variant 'zz'")],
+)
+def test_unknown_voice_fails_at_start(engine: type[WorkerEngine], voice: str, error: str) -> None:
+    with pytest.raises(SettingsError) as caught, engine(VoiceSettings(voice=voice)):
+        pytest.fail("started with an unknown voice")
+    assert error in caught.value.render()
+
+
+@pytest.mark.e2e
+def test_espeak_direct_matches_pyttsx3(pyttsx3_engine: WorkerEngine) -> None:
+    with EspeakEngine(VoiceSettings(engine="espeak", rate=RATE)) as engine:
+        direct = engine.synthesize(SENTENCE)
+        assert "espeak-ng 1." in engine.version()
+    assert_speech(direct, 11)
+    via_pyttsx3 = pyttsx3_engine.synthesize(SENTENCE)
+    assert direct.frame_rate == via_pyttsx3.frame_rate
+    assert math.isclose(direct.samples, via_pyttsx3.samples, rel_tol=0.2)
+
+
+@pytest.mark.e2e
+def test_a_stuck_utterance_times_out_and_the_next_one_works(
+    pyttsx3_engine: WorkerEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Pyttsx3Engine, "timeout_s", 0.001)
+    monkeypatch.setattr(Pyttsx3Engine, "timeout_per_10_words_s", 0.0)
+    started = time.monotonic()
+    with pytest.raises(EngineError, match=r"took longer than 0\.001 s while saying 'Breathe in"):
+        pyttsx3_engine.synthesize(" ".join([SENTENCE] * 30))
+    assert time.monotonic() - started < 2
+    monkeypatch.undo()
+    assert_speech(pyttsx3_engine.synthesize(SENTENCE), 11)  # a fresh worker
+
+
+@pytest.mark.e2e
+def test_a_dead_worker_is_an_engine_error(pyttsx3_engine: WorkerEngine) -> None:
+    pyttsx3_engine.synthesize(OTHER)
+    process = pyttsx3_engine._process
+    assert process is not None
+    process.kill()
+    process.join()
+    with pytest.raises(EngineError, match=r"stopped \(exit code -9\) while saying 'Rest.'"):
+        pyttsx3_engine.synthesize(OTHER)

@@ -1,0 +1,80 @@
+"""Clips + plan -> audio tracks with an exact layout. The only place audio is joined.
+
+Each track is built once from a list of PCM pieces (pydub's repeated `+` is quadratic),
+and every item's start and end are kept in samples, so pauses and holds are exact at the
+track's frame rate and the manifest, chapters and tests all read one layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from voiceguide.engines.bundled import import_pydub
+from voiceguide.model import (
+    Clip,
+    Cue,
+    Placed,
+    RoutinePlan,
+    Silence,
+    Speech,
+    Track,
+    TrackPlan,
+    ms_to_samples,
+)
+from voiceguide.sounds import cue
+
+DEFAULT_FRAME_RATE = 22050  # espeak-ng's rate; used when a track has no speech at all
+
+
+@dataclass(frozen=True)
+class AssembledRoutine:
+    plan: RoutinePlan
+    tracks: tuple[Track, ...]
+    clip: Clip  # the full routine: the tracks back to back
+    starts: tuple[int, ...]  # each track's first sample in `clip`
+
+
+def frame_rate_of(clips: Mapping[str, Clip]) -> int:
+    return next((c.frame_rate for c in clips.values()), DEFAULT_FRAME_RATE)
+
+
+def resample(clip: Clip, frame_rate: int) -> Clip:
+    if clip.frame_rate == frame_rate:
+        return clip
+    pydub = import_pydub()
+    seg = pydub.AudioSegment(data=clip.pcm, sample_width=2, frame_rate=clip.frame_rate,
+                             channels=1).set_frame_rate(frame_rate)
+    return Clip(bytes(seg.raw_data), frame_rate)
+
+
+def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int) -> Track:
+    pieces: list[bytes] = []
+    placed: list[Placed] = []
+    position = 0
+    for item in plan.items:
+        if isinstance(item, Speech):
+            pcm = resample(clips[item.text], frame_rate).pcm
+        elif isinstance(item, Silence):
+            pcm = bytes(2 * ms_to_samples(item.ms, frame_rate))
+        elif isinstance(item, Cue):
+            pcm = cue(item.name, frame_rate).pcm
+        samples = len(pcm) // 2
+        placed.append(Placed(item, position, position + samples))
+        pieces.append(pcm)
+        position += samples
+    return Track(plan, Clip(b"".join(pieces), frame_rate), tuple(placed))
+
+
+def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip]) -> AssembledRoutine:
+    frame_rate = frame_rate_of(clips)
+    tracks = tuple(assemble_track(t, clips, frame_rate) for t in plan.tracks)
+    return AssembledRoutine(plan, tracks, *_join([t.clip for t in tracks], frame_rate))
+
+
+def _join(clips: Sequence[Clip], frame_rate: int) -> tuple[Clip, tuple[int, ...]]:
+    starts, position = [], 0
+    for clip in clips:
+        starts.append(position)
+        position += clip.samples
+    return Clip(b"".join(c.pcm for c in clips), frame_rate), tuple(starts)

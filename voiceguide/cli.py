@@ -1,0 +1,209 @@
+"""The `voiceguide` command: turns arguments into options and calls the Python API.
+
+Only VoiceguideError is caught and shown as a message; anything else is a bug, shown as
+one line unless --debug asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+from rich.progress import Progress as Bars
+
+from voiceguide import __version__
+from voiceguide.build import BuildOptions, Progress, build, open_library, plans_for
+from voiceguide.engines import engine_names, make_engine
+from voiceguide.engines.base import VoiceSettings
+from voiceguide.errors import ExitCode, ScriptError, VoiceguideError
+from voiceguide.library import find_scripts, shown_path, validate_files
+from voiceguide.model import Cue, Routine, Silence, Speech
+from voiceguide.plan import estimate_item_ms, estimate_ms, plan_routine
+
+app = typer.Typer(
+    help="Turn technique scripts into calm, timed, voice-guided audio (MP3).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_DEFAULT_VOICE = VoiceSettings()
+ScriptsOption = Annotated[
+    Path | None,
+    typer.Option("--scripts", help="Folder with techniques/ and routines/ "
+                 "[default: ./scripts if it exists, else the bundled library]"),
+]
+
+
+def fmt_ms(ms: int) -> str:
+    """9:05 for 545000 ms; 1:02:03 past an hour."""
+    seconds = round(ms / 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"voiceguide {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    if debug:
+        os.environ["VOICEGUIDE_DEBUG"] = "1"
+
+
+@app.command("build")
+def build_command(
+    names: Annotated[list[str] | None, typer.Argument(
+        metavar="[ROUTINE_OR_TECHNIQUE]...",
+        help="What to build [default: the default routine].")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("output"),
+    engine: Annotated[str, typer.Option(help=f"Speech engine: {', '.join(engine_names())}.")
+                      ] = _DEFAULT_VOICE.engine,
+    voice: Annotated[str, typer.Option(help="Voice id (see `voiceguide voices`).")
+                     ] = _DEFAULT_VOICE.voice,
+    rate: Annotated[int, typer.Option(min=60, max=300, help="Speech rate, words per minute.")
+                    ] = _DEFAULT_VOICE.rate,
+    volume: Annotated[float, typer.Option(min=0.1, max=1.0, help="Voice volume, 0.1 to 1.")
+                      ] = _DEFAULT_VOICE.volume,
+    jobs: Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")
+                    ] = os.cpu_count() or 1,
+    scripts: ScriptsOption = None,
+) -> None:
+    """Build routines (or single techniques) into MP3 tracks, a full-routine MP3 and a
+    manifest under OUT/<routine-id>/."""
+    library = open_library(scripts)
+    options = BuildOptions(voice=VoiceSettings(engine, voice, rate, volume), out=out,
+                           jobs=jobs)
+    with Bars(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+              transient=True, console=Console(stderr=True)) as bars:
+        speak = bars.add_task("Speaking", total=None)
+        encode = bars.add_task("Encoding", total=None)
+
+        def started(utterances: int, files: int) -> None:
+            bars.update(speak, total=utterances)
+            bars.update(encode, total=files)
+
+        progress = Progress(started=started, spoke=lambda _: bars.advance(speak),
+                            wrote=lambda _: bars.advance(encode))
+        written = build(library, names or [], options, progress)
+    for result in written:
+        typer.echo(f"Built {shown_path(result.folder)}/")
+        for path in result.files:
+            typer.echo(f"  {path.name}")
+        typer.echo(f"  {result.manifest.name}")
+
+
+@app.command("list")
+def list_command(scripts: ScriptsOption = None) -> None:
+    """List techniques and routines with their planned lengths (estimated)."""
+    library = open_library(scripts)
+    rate = _DEFAULT_VOICE.rate
+    typer.echo(f"Scripts: {shown_path(find_scripts(scripts))}\n\nTechniques:")
+    for t in sorted(library.techniques.values(), key=lambda t: t.id):
+        length = estimate_ms(plan_routine(_alone(t.id, library.techniques[t.id].title),
+                                          library.techniques).tracks[0], rate)
+        typer.echo(f"  {t.id:<16} ~{fmt_ms(length):>6}  {t.title}")
+    typer.echo("\nRoutines:")
+    default = library.default_routine()
+    for r in sorted(library.routines.values(), key=lambda r: r.id):
+        plan = plan_routine(r, library.techniques)
+        total = sum(estimate_ms(t, rate) for t in plan.tracks)
+        mark = " (default)" if default and r.id == default.id else ""
+        typer.echo(f"  {r.id:<16} ~{fmt_ms(total):>6}  {r.title}{mark}: "
+                   f"{', '.join(r.track_ids())}")
+
+
+def _alone(technique_id: str, title: str) -> Routine:
+    return Routine(id=technique_id, title=title, summary="", techniques=(technique_id,))
+
+
+@app.command("show")
+def show_command(name: Annotated[str, typer.Argument(help="A routine or technique id.")],
+                 rate: Annotated[int, typer.Option(min=60, max=300, help="Speech rate (wpm)."
+                                                   )] = _DEFAULT_VOICE.rate,
+                 scripts: ScriptsOption = None) -> None:
+    """Show the timeline with timestamps and the total length, without synthesizing.
+    Speech lengths are estimates (~); pauses and holds are exact."""
+    library = open_library(scripts)
+    (plan,) = plans_for(library, [name])
+    clock = 0
+    for track in plan.tracks:
+        typer.echo(f"\n{track.file_name}  {track.technique.title}")
+        for item in track.items:
+            length = estimate_item_ms(item, rate)
+            if isinstance(item, Speech):
+                typer.echo(f"  ~{fmt_ms(clock):>7}  say    {item.text}")
+            elif isinstance(item, Silence) and item.reason != "gap":
+                typer.echo(f"  ~{fmt_ms(clock):>7}  {item.reason:<6} {item.ms / 1000:g} s")
+            elif isinstance(item, Cue):
+                typer.echo(f"  ~{fmt_ms(clock):>7}  {item.name}")
+            clock += length
+    typer.echo(f"\nTotal: ~{fmt_ms(clock)} ({len(plan.tracks)} tracks)")
+
+
+@app.command("validate")
+def validate_command(
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Script files to check [default: the whole scripts folder].")] = None,
+    scripts: ScriptsOption = None,
+) -> None:
+    """Check scripts and report every problem at once; writes nothing."""
+    if files:
+        checked = validate_files(files)
+        typer.echo(f"OK: {len(checked)} file(s) checked, no problems.")
+        return
+    library = open_library(scripts)
+    typer.echo(f"OK: {len(library.techniques)} techniques and {len(library.routines)} "
+               f"routines in {shown_path(find_scripts(scripts))}, no problems.")
+
+
+@app.command("voices")
+def voices_command(
+    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT_VOICE.engine,
+    language: Annotated[str | None, typer.Option(help="Only voices for this language, "
+                                                 "e.g. en.")] = None,
+) -> None:
+    """List the voices an engine offers (use the id with --voice; espeak voices also take
+    a variant such as +f3)."""
+    with make_engine(VoiceSettings(engine=engine)) as eng:
+        voices = eng.voices()
+    for v in voices:
+        if language and not any(lang.startswith(language) for lang in v.languages):
+            continue
+        typer.echo(f"  {v.id:<24} {v.name:<28} {', '.join(v.languages)}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning VoiceguideError into a message and exit code."""
+    debug = "--debug" in sys.argv or os.environ.get("VOICEGUIDE_DEBUG") == "1"
+    try:
+        app(standalone_mode=True)
+    except ScriptError as exc:
+        typer.echo(exc.render(), err=True)
+        count = len(exc.problems)
+        typer.echo(f"{count} problem{'s' * (count != 1)} found; nothing was written.", err=True)
+        sys.exit(exc.exit_code)
+    except VoiceguideError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc.render()}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug: keep the terminal readable, --debug shows it all
+        if debug:
+            raise
+        typer.echo(f"internal error: {type(exc).__name__}: {exc} (run again with --debug "
+                   "and report it)", err=True)
+        sys.exit(ExitCode.INTERNAL)

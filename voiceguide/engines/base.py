@@ -1,0 +1,60 @@
+"""The one small interface every speech engine implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from voiceguide.model import Clip
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """What the voice sounds like. Part of the manifest, so a build can be repeated."""
+
+    engine: str = "pyttsx3"
+    voice: str = "en-us+f3"  # see README: the clearest espeak-ng voice measured here
+    rate: int = 140  # words per minute: calm guidance, slower than espeak's 175
+    volume: float = 1.0  # 0.0 .. 1.0
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    id: str  # what --voice accepts
+    name: str
+    languages: tuple[str, ...] = ()
+
+
+class Engine(ABC):
+    """Turns one utterance into audio.
+
+    Engines are context managers: `__enter__` starts whatever the engine needs (a worker
+    process, a library) and `__exit__` stops it. `synthesize` is called once per distinct
+    utterance, in order, from one thread.
+    """
+
+    name: str
+
+    def __init__(self, settings: VoiceSettings) -> None:
+        self.settings = settings
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
+        """Release what the engine holds."""
+
+    @abstractmethod
+    def synthesize(self, text: str) -> Clip:
+        """Return the spoken `text` as mono 16-bit PCM; raise EngineError on failure."""
+
+    @abstractmethod
+    def voices(self) -> list[VoiceInfo]:
+        """The voices this engine can use."""
+
+    def version(self) -> str:
+        """Engine and library versions: anything that changes the sound."""
+        return self.name

@@ -1,0 +1,204 @@
+"""Run a speech backend in its own process, with a timeout on every request.
+
+Both espeak-based engines go through here: a native library that hangs or crashes
+must not take the build with it, and a stuck utterance must end in an error rather
+than a build that never finishes. The process is started with `spawn`: forking a
+process that has initialised pyttsx3 hangs the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from voiceguide.engines.base import Engine, VoiceInfo, VoiceSettings
+from voiceguide.engines.check import check_clip, check_settings, check_text, count_words, preview
+from voiceguide.errors import EngineError, SettingsError, VoiceguideError
+from voiceguide.model import Clip
+
+
+class Backend(Protocol):
+    """The part of an engine that runs inside the worker process."""
+
+    def synthesize(self, text: str) -> Clip: ...
+
+    def voices(self) -> list[VoiceInfo]: ...
+
+    def version(self) -> str: ...
+
+
+class BackendFactory(Protocol):
+    """Builds the backend in the worker; a module-level class, so spawn can pickle it.
+    `scratch` is a private folder for files, removed by the parent even if the worker
+    is killed. Raises SettingsError for a bad voice, EngineError for a missing library."""
+
+    def __call__(self, settings: VoiceSettings, scratch: Path) -> Backend: ...
+
+
+# Errors cross the process boundary by name: VoiceguideError's hint is not in its args.
+_ERRORS: dict[str, type[VoiceguideError]] = {"SettingsError": SettingsError}
+
+# Reply tags.
+_OK, _ERR = "ok", "error"
+
+
+def _silence_stdout() -> None:
+    """pyttsx3 prints "Audio saved to ..." for every file: keep the user's terminal clean,
+    at the fd level too in case the native library writes there."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115 - lives as long as the worker
+
+
+def _error_reply(exc: BaseException) -> tuple[str, str, str, str]:
+    if isinstance(exc, VoiceguideError):
+        return (_ERR, type(exc).__name__, exc.message, exc.hint)
+    return (_ERR, "EngineError", f"{type(exc).__name__}: {exc}", "")
+
+
+def serve(
+    conn: Connection, factory: BackendFactory, settings: VoiceSettings, scratch: Path
+) -> None:
+    """Worker main loop: ("synthesize", text) / ("voices", None) in, (tag, ...) out,
+    None to stop."""
+    _silence_stdout()
+    # Ctrl-C reaches the whole process group: the parent handles it and stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        backend = factory(settings, scratch)
+    except BaseException as exc:  # reported to the parent, which raises it
+        conn.send(_error_reply(exc))
+        return
+    conn.send((_OK, backend.version()))
+    with contextlib.suppress(EOFError):  # EOF: the parent went away
+        while (request := conn.recv()) is not None:
+            op, arg = request
+            try:
+                result = backend.synthesize(arg) if op == "synthesize" else backend.voices()
+                conn.send((_OK, result))
+            except Exception as exc:  # the parent decides what it means
+                conn.send(_error_reply(exc))
+
+
+class WorkerEngine(Engine):
+    """An Engine whose backend runs in one spawn worker process per instance.
+
+    The worker starts in `__enter__` (or at first use) and stops in `close()`. Timeouts
+    are class attributes so tests can shrink them.
+    """
+
+    factory: ClassVar[BackendFactory]
+    start_timeout_s: ClassVar[float] = 60.0
+    timeout_s: ClassVar[float] = 20.0
+    timeout_per_10_words_s: ClassVar[float] = 1.0
+
+    def __init__(self, settings: VoiceSettings) -> None:
+        super().__init__(settings)
+        check_settings(settings)
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._scratch: Path | None = None
+        self._version = ""
+
+    def __enter__(self) -> WorkerEngine:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start the worker and check the voice: SettingsError for a bad one."""
+        if self._process is not None:
+            return
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._scratch = Path(tempfile.mkdtemp(prefix=f"voiceguide-{self.name}-"))
+        process = ctx.Process(
+            target=serve,
+            args=(child, type(self).factory, self.settings, self._scratch),
+            name=f"voiceguide-{self.name}",
+            daemon=True,
+        )
+        process.start()
+        child.close()  # so the parent sees EOF if the worker dies
+        self._process, self._conn = process, parent
+        self._version = str(self._call(None, self.start_timeout_s, "starting up"))
+
+    def close(self) -> None:
+        self._stop(ask_first=True)
+
+    def synthesize(self, text: str) -> Clip:
+        check_text(text)
+        self.start()
+        timeout = self.timeout_s + self.timeout_per_10_words_s * count_words(text) / 10
+        clip = self._call(("synthesize", text), timeout, f"saying {preview(text)}")
+        if not isinstance(clip, Clip):
+            raise EngineError(f"the {self.name} voice sent {type(clip).__name__}, not audio")
+        check_clip(text, clip, self.settings.rate)
+        return clip
+
+    def voices(self) -> list[VoiceInfo]:
+        self.start()
+        found = self._call(("voices", None), self.timeout_s, "listing voices")
+        return list(found)
+
+    def version(self) -> str:
+        self.start()
+        return self._version
+
+    def _call(self, request: tuple[str, str | None] | None, timeout: float, doing: str) -> Any:
+        """Send `request` (None: just read the start-up reply) and wait for the reply.
+        On timeout or death the worker is killed; the next call starts a fresh one."""
+        process, conn = self._process, self._conn
+        assert process is not None and conn is not None
+        try:
+            if request is not None:
+                conn.send(request)
+            ready = wait([conn, process.sentinel], timeout)
+            if not ready:
+                self._kill()
+                raise EngineError(
+                    f"the {self.name} voice took longer than {timeout:g} s while {doing}",
+                    hint="it was stopped; split the line, or report it if it repeats",
+                )
+            # A worker that replied and then exited still replied: read the pipe first.
+            if conn not in ready and not conn.poll(0):
+                raise EOFError
+            reply = conn.recv()
+        except (EOFError, OSError):
+            self._kill()
+            raise EngineError(
+                f"the {self.name} voice stopped (exit code {process.exitcode}) while {doing}",
+                hint="run again with --debug, and report it if it repeats",
+            ) from None
+        if reply[0] == _OK:
+            return reply[1]
+        if request is None:
+            self._kill()  # start-up failed: nothing worth keeping
+        _, kind, message, hint = reply
+        raise _ERRORS.get(kind, EngineError)(message, hint=hint)
+
+    def _kill(self) -> None:
+        self._stop(ask_first=False)
+
+    def _stop(self, ask_first: bool) -> None:
+        process, conn, scratch = self._process, self._conn, self._scratch
+        self._process, self._conn, self._scratch = None, None, None
+        if process is not None and conn is not None:
+            if ask_first:
+                with contextlib.suppress(OSError):  # already gone
+                    conn.send(None)
+                process.join(timeout=2)
+            if process.is_alive():
+                process.kill()
+            process.join()
+            conn.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
