@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-import numpy as np
-
 from voiceguide.engines.base import Engine
 from voiceguide.model import Clip, RoutinePlan, Speech
-
-SILENCE_THRESHOLD = 100  # |sample| below this (about -50 dBFS) counts as silence
-KEEP_MARGIN_MS = 30  # keep a little of the padding so no consonant is clipped
+from voiceguide.pcm import trim
 
 Progress = Callable[[str], None]
 
@@ -40,14 +36,3 @@ def render(texts: Iterable[str], engine: Engine,
         if progress:
             progress(text)
     return clips
-
-
-def trim(clip: Clip) -> Clip:
-    samples = np.frombuffer(clip.pcm, dtype="<i2")
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > SILENCE_THRESHOLD)
-    if loud.size == 0:
-        return clip  # the engine's own check rejects silent clips; nothing to trim here
-    margin = clip.frame_rate * KEEP_MARGIN_MS // 1000
-    start = max(int(loud[0]) - margin, 0)
-    end = min(int(loud[-1]) + 1 + margin, samples.size)
-    return Clip(samples[start:end].tobytes(), clip.frame_rate)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from voiceguide.model import Clip, CueName
+from voiceguide.pcm import trim
 from voiceguide.plan import CHIME_MS
 
 # A small bell: inharmonic partials (ratios of a struck bar) with their own decays.
@@ -13,7 +14,7 @@ _CHIME_PEAK_DBFS = -12.0  # clearly audible under a voice peaking near -1 dBFS, 
 
 
 def chime(frame_rate: int, fundamental_hz: float = 660.0) -> Clip:
-    """A soft bell of exactly CHIME_MS, ending in silence."""
+    """A soft bell of about CHIME_MS, fading out into silence."""
     n = CHIME_MS * frame_rate // 1000
     t = np.arange(n) / frame_rate
     wave = np.zeros(n)
@@ -26,7 +27,8 @@ def chime(frame_rate: int, fundamental_hz: float = 660.0) -> Clip:
     release = frame_rate * 300 // 1000  # fade the tail to true silence
     wave[-release:] *= np.linspace(1.0, 0.0, release)
     wave *= 10 ** (_CHIME_PEAK_DBFS / 20) / np.max(np.abs(wave))
-    return Clip((wave * 32767).astype("<i2").tobytes(), frame_rate)
+    # Trimmed like speech, so the silence after it starts where it stops being heard.
+    return trim(Clip((wave * 32767).astype("<i2").tobytes(), frame_rate))
 
 
 def cue(name: CueName, frame_rate: int) -> Clip:

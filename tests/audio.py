@@ -1,0 +1,73 @@
+"""Measuring real output files: decode with ffmpeg, find silences, measure levels.
+
+Test helpers only; they read the files the way a player would, independently of the code
+that wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voiceguide.engines.bundled import ffmpeg_exe, import_pydub
+
+MP3_FRAME = 1152  # samples in an MPEG-1 Layer III frame (MPEG-2 uses 576: this is looser)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    samples: np.ndarray  # int16 mono
+    frame_rate: int
+
+    @property
+    def ms(self) -> float:
+        return self.samples.size * 1000 / self.frame_rate
+
+    def span_dbfs(self, start_ms: int, end_ms: int) -> float:
+        a = self.samples[start_ms * self.frame_rate // 1000:end_ms * self.frame_rate // 1000]
+        rms = float(np.sqrt(np.mean(a.astype(np.float64) ** 2))) if a.size else 0.0
+        return 20 * np.log10(max(rms, 1e-9) / 32768)
+
+
+def decode(path: Path, frame_rate: int) -> Decoded:
+    """Decode with ffmpeg, which honours the LAME gapless header (exact sample count)."""
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1",
+         "-ar", str(frame_rate), "-"], check=True, capture_output=True).stdout
+    return Decoded(np.frombuffer(raw, dtype="<i2"), frame_rate)
+
+
+def silences(decoded: Decoded, min_ms: int = 300, thresh_dbfs: float = -50.0
+             ) -> list[tuple[int, int]]:
+    """Silent stretches [start_ms, end_ms) of at least min_ms, found by pydub's silence
+    detection. It judges whole windows, so short (20 ms) windows keep the edges sharp;
+    a 300 ms window would call a quiet word ending part of the silence after it."""
+    pydub = import_pydub()
+    seg = pydub.AudioSegment(data=decoded.samples.tobytes(), sample_width=2,
+                             frame_rate=decoded.frame_rate, channels=1)
+    found = pydub.silence.detect_silence(seg, min_silence_len=20,
+                                         silence_thresh=thresh_dbfs, seek_step=5)
+    return [(int(s), int(e)) for s, e in found if e - s >= min_ms]
+
+
+def silence_runs(items: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """The manifest's silence items, back-to-back ones merged (a pause then a hold)."""
+    runs: list[tuple[int, int]] = []
+    for item in items:
+        if item["kind"] != "silence":
+            continue
+        start, end = item["start_ms"], item["end_ms"]
+        if runs and abs(runs[-1][1] - start) <= 2:  # tracks joined: ms rounding
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((start, end))
+    return runs
+
+
+def load_manifest(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))

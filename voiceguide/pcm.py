@@ -1,0 +1,29 @@
+"""Small operations on mono 16-bit PCM clips."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voiceguide.model import Clip
+
+SILENCE_DBFS = -45.0  # quieter than this (RMS, 10 ms windows) is padding, not sound
+KEEP_MARGIN_MS = 20  # keep a little of the padding so no consonant is clipped
+
+
+def trim(clip: Clip) -> Clip:
+    """Cut the leading and trailing stretches quieter than SILENCE_DBFS (judged in 10 ms
+    windows, so a faint hiss after the last word is cut too), keeping a short margin."""
+    samples = np.frombuffer(clip.pcm, dtype="<i2")
+    window = max(clip.frame_rate // 100, 1)
+    count = samples.size // window
+    if count == 0:
+        return clip
+    frames = samples[: count * window].astype(np.float64).reshape(count, window)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    loud = np.flatnonzero(rms > 32768 * 10 ** (SILENCE_DBFS / 20))
+    if loud.size == 0:
+        return clip  # the engine's own check rejects silent clips; nothing to trim here
+    margin = clip.frame_rate * KEEP_MARGIN_MS // 1000
+    start = max(int(loud[0]) * window - margin, 0)
+    end = min((int(loud[-1]) + 1) * window + margin, samples.size)
+    return Clip(samples[start:end].tobytes(), clip.frame_rate)
