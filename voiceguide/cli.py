@@ -87,8 +87,9 @@ def build_command(
     library = open_library(scripts)
     options = BuildOptions(voice=VoiceSettings(engine, voice, rate, volume), out=out,
                            jobs=jobs)
+    console = Console(stderr=True)
     with Bars(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-              transient=True, console=Console(stderr=True)) as bars:
+              transient=True, console=console, disable=not console.is_terminal) as bars:
         speak = bars.add_task("Speaking", total=None)
         encode = bars.add_task("Encoding", total=None)
 

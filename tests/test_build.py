@@ -1,0 +1,96 @@
+"""The Python API with the fast, deterministic tone engine: layout, manifest, atomic
+writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Writer
+
+from voiceguide import export
+from voiceguide.assemble import assemble_routine
+from voiceguide.build import BuildOptions, build, plans_for
+from voiceguide.engines import make_engine
+from voiceguide.engines.base import VoiceSettings
+from voiceguide.errors import EngineError
+from voiceguide.library import load_library
+from voiceguide.model import Silence
+from voiceguide.render import render, utterances
+
+TONE = BuildOptions(voice=VoiceSettings(engine="tone"), jobs=2)
+
+
+def options(out: Path) -> BuildOptions:
+    return BuildOptions(voice=TONE.voice, jobs=2, out=out)
+
+
+def test_pauses_and_holds_are_sample_exact(scripts: Path) -> None:
+    library = load_library(scripts)
+    plans = plans_for(library, ["daily"])
+    with make_engine(TONE.voice) as engine:
+        clips = render(utterances(plans), engine)
+    neck = assemble_routine(plans[0], clips).tracks[1]
+    rate = neck.clip.frame_rate
+    for placed in neck.placed:
+        if isinstance(placed.item, Silence):
+            assert placed.end - placed.start == placed.item.ms * rate // 1000
+            assert neck.clip.pcm[placed.start * 2:placed.end * 2] == bytes(
+                2 * (placed.end - placed.start))
+    assert neck.placed[-1].end == neck.clip.samples
+
+
+def test_manifest_describes_every_item(scripts: Path, tmp_path: Path) -> None:
+    (written,) = build(load_library(scripts), [], options(tmp_path))
+    manifest = json.loads(written.manifest.read_text())
+    assert manifest["routine"]["file"] == "daily.mp3"
+    assert [t["file"] for t in manifest["tracks"]] == ["01-hello.mp3", "02-neck.mp3"]
+    neck = manifest["tracks"][1]
+    assert neck["start_ms"] == manifest["tracks"][0]["duration_ms"]
+    kinds = [(i["kind"], i.get("reason") or i.get("text") or i.get("cue"))
+             for i in neck["items"]]
+    assert kinds[:6] == [("silence", "gap"), ("speech", "Sit tall."), ("silence", "pause"),
+                         ("cue", "chime"), ("silence", "gap"), ("speech", "Press and hold.")]
+    hold = neck["items"][6]
+    assert (hold["reason"], hold["end_ms"] - hold["start_ms"]) == ("hold", 3000)
+    assert hold["source"] == "techniques/neck.yaml:9"
+    assert manifest["settings"]["engine"] == "tone"
+    assert set(manifest["settings"]) >= {"engine", "voice", "rate", "volume", "bitrate",
+                                         "engine_version", "pacing"}
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def test_a_failed_encode_leaves_the_previous_build_untouched(
+        scripts: Path, write: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    library = load_library(scripts)
+    (first,) = build(library, [], options(tmp_path))
+    before = hashes(first.folder)
+    write("techniques/hello.yaml", "id: hello\ntitle: Hello\nsummary: S\nsteps:\n"
+          "  - say: Welcome back, this text is new.\n")
+    real = export.encode_mp3
+    calls: list[Path] = []
+
+    def flaky(clip, path, encoding):  # type: ignore[no-untyped-def]
+        calls.append(path)
+        if len(calls) == 2:
+            raise EngineError("encoder crashed")
+        real(clip, path, encoding)
+
+    monkeypatch.setattr(export, "encode_mp3", flaky)
+    with pytest.raises(EngineError):
+        build(load_library(scripts), [], BuildOptions(voice=TONE.voice, jobs=1, out=tmp_path))
+    assert hashes(first.folder) == before  # no half-new routine, no temp files
+
+
+def test_tracks_no_longer_in_the_routine_are_removed(scripts: Path, write: Writer,
+                                                     tmp_path: Path) -> None:
+    build(load_library(scripts), [], options(tmp_path))
+    write("routines/daily.yaml", "id: daily\ntitle: D\nsummary: S\ntechniques: [neck]\n")
+    (written,) = build(load_library(scripts), [], options(tmp_path))
+    assert sorted(p.name for p in written.folder.iterdir()) == ["01-neck.mp3", "daily.mp3",
+                                                                "manifest.json"]
