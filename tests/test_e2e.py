@@ -4,6 +4,7 @@ encoder, then every file is decoded and measured against the manifest."""
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,14 @@ def test_holds_wait_exactly_as_long_as_the_script_says(manifest: dict[str, Any])
     back = next(t for t in manifest["tracks"] if t["id"] == "back")
     holds = [i for i in back["items"] if i.get("reason") == "hold"]
     assert [h["end_ms"] - h["start_ms"] for h in holds] == [30_000, 30_000, 30_000]
+
+
+def test_readme_output_table_matches_the_build(manifest: dict[str, Any]) -> None:
+    """The README promises these lengths to the clinic; keep them true (within 2 s)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\d\d-[a-z-]+\.mp3)` \| .*\((\d+):(\d\d)\) \|$", readme,
+                      flags=re.M)
+    promised = {f: int(m) * 60 + int(s) for f, m, s in rows}
+    assert list(promised) == EXPECTED_FILES
+    for track in manifest["tracks"]:
+        assert abs(promised[track["file"]] - track["duration_ms"] / 1000) <= 2, track["file"]

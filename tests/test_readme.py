@@ -1,0 +1,91 @@
+"""The README is part of the product: its quick start, its script examples, its command
+and exit-code tables must stay true."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from voiceguide.cli import app
+from voiceguide.errors import ExitCode
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+VOICEGUIDE = str(Path(sys.executable).with_name("voiceguide"))
+
+
+def code_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_quick_start_is_exactly_two_commands() -> None:
+    quick_start = README.split("## Quick start", 1)[1]
+    assert code_blocks("sh")[0] == "make run\nmake test\n"
+    assert quick_start.index("make run") < quick_start.index("## ")
+
+
+@pytest.fixture
+def example_library(tmp_path: Path) -> Path:
+    """The README's technique and routine examples as files of a scripts folder."""
+    technique, routine = code_blocks("yaml")
+    scripts = tmp_path / "scripts"
+    (scripts / "techniques").mkdir(parents=True)
+    (scripts / "routines").mkdir()
+    (scripts / "techniques" / "shoulder-release.yaml").write_text(technique)
+    # The routine example names the seed library's techniques.
+    for seed in (REPO / "scripts" / "techniques").glob("*.yaml"):
+        (scripts / "techniques" / seed.name).write_text(seed.read_text())
+    (scripts / "routines" / "homework.yaml").write_text(routine)
+    return scripts
+
+
+def test_readme_examples_validate(example_library: Path) -> None:
+    result = subprocess.run([VOICEGUIDE, "validate", "--scripts", str(example_library)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: 7 techniques and 1 routines")
+
+
+@pytest.mark.e2e
+def test_readme_technique_example_builds_with_the_real_voice(example_library: Path,
+                                                             tmp_path: Path) -> None:
+    result = subprocess.run([VOICEGUIDE, "build", "shoulder-release", "--scripts",
+                             str(example_library), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "out" / "shoulder-release" / "manifest.json")
+                          .read_text())
+    items = manifest["tracks"][0]["items"]
+    said = [i["text"] for i in items if i["kind"] == "speech"]
+    assert said.count("Roll your shoulders slowly back and down.") == 3
+    assert said.count("Squeeze gently, and hold.") == 2
+    assert "Reach your right hand to your left shoulder." in said
+    assert "Now the same on your left side." in said
+    assert said.index("Now the same on your left side.") < said.index(
+        "Reach your left hand to your right shoulder.")
+    holds = [i["end_ms"] - i["start_ms"] for i in items if i.get("reason") == "hold"]
+    assert holds == [20_000, 20_000]
+    assert (tmp_path / "out" / "shoulder-release" / "shoulder-release.mp3").stat().st_size > 0
+
+
+def test_every_command_and_build_option_is_documented() -> None:
+    commands = [c.name for c in app.registered_commands]
+    assert sorted(commands) == ["build", "list", "show", "validate", "voices"]
+    for name in commands:
+        assert f"`voiceguide {name}" in README, name
+    build = next(c for c in app.registered_commands if c.name == "build")
+    assert build.callback is not None
+    for option in ("--out", "--engine", "--voice", "--rate", "--volume", "--jobs",
+                   "--scripts"):
+        assert f"`{option}" in README, option
+
+
+def test_exit_codes_table_matches_the_code() -> None:
+    table = README.split("Exit codes:", 1)[1]
+    rows = re.findall(r"^\| (\d) \| ", table, flags=re.M)
+    assert [int(r) for r in rows] == [int(c) for c in ExitCode]
