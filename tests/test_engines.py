@@ -293,3 +293,24 @@ def test_a_dead_worker_is_an_engine_error(pyttsx3_engine: WorkerEngine) -> None:
     process.join()
     with pytest.raises(EngineError, match=r"stopped \(exit code -9\) while saying 'Rest.'"):
         pyttsx3_engine.synthesize(OTHER)
+
+
+@pytest.mark.e2e
+def test_pyttsx3_under_cpu_load_speaks_every_sentence_whole_at_the_set_rate() -> None:
+    """Under load pyttsx3's loop ends before libespeak-ng's thread is done: the next
+    utterance was cancelled ("no audio") or spoken at the default 200 wpm. Both cores are
+    kept busy while fresh engines speak; every clip must be the same, full length."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 20\n"
+                              "while time.time() < end: pass"]) for _ in range(2)]
+    try:
+        lengths = set()
+        for _ in range(12):  # before the fix, about one engine in four failed
+            with Pyttsx3Engine(VoiceSettings(rate=RATE)) as engine:
+                lengths.add(engine.synthesize(SENTENCE).samples)
+                lengths.add(engine.synthesize(SENTENCE).samples)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert max(lengths) - min(lengths) < 0.01 * max(lengths)
+    assert 0.7 * expected_s(11) < min(lengths) / 22050 < 1.5 * expected_s(11)
