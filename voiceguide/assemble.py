@@ -69,12 +69,20 @@ def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int) 
 def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip]) -> AssembledRoutine:
     frame_rate = frame_rate_of(clips)
     tracks = tuple(assemble_track(t, clips, frame_rate) for t in plan.tracks)
-    return AssembledRoutine(plan, tracks, *_join([t.clip for t in tracks], frame_rate))
+    track_clips = [t.clip for t in tracks]
+    return AssembledRoutine(plan, tracks, join_clips(track_clips, frame_rate),
+                            starts_of(track_clips))
 
 
-def _join(clips: Sequence[Clip], frame_rate: int) -> tuple[Clip, tuple[int, ...]]:
+def join_clips(clips: Sequence[Clip], frame_rate: int = DEFAULT_FRAME_RATE) -> Clip:
+    rate = clips[0].frame_rate if clips else frame_rate
+    return Clip(b"".join(c.pcm for c in clips), rate)
+
+
+def starts_of(clips: Sequence[Clip]) -> tuple[int, ...]:
+    """Where each clip begins, in samples, when they are joined back to back."""
     starts, position = [], 0
     for clip in clips:
         starts.append(position)
         position += clip.samples
-    return Clip(b"".join(c.pcm for c in clips), frame_rate), tuple(starts)
+    return tuple(starts)
