@@ -72,16 +72,16 @@ def test_a_failed_encode_leaves_the_previous_build_untouched(
     before = hashes(first.folder)
     write("techniques/hello.yaml", "id: hello\ntitle: Hello\nsummary: S\nsteps:\n"
           "  - say: Welcome back, this text is new.\n")
-    real = export.encode_mp3
+    real = export.encode
     calls: list[Path] = []
 
-    def flaky(clip, path, encoding):  # type: ignore[no-untyped-def]
+    def flaky(clip, path, *args):  # type: ignore[no-untyped-def]
         calls.append(path)
         if len(calls) == 2:
             raise EngineError("encoder crashed")
-        real(clip, path, encoding)
+        real(clip, path, *args)
 
-    monkeypatch.setattr(export, "encode_mp3", flaky)
+    monkeypatch.setattr(export, "encode", flaky)
     with pytest.raises(EngineError):
         build(load_library(scripts), [], BuildOptions(voice=TONE.voice, jobs=1, out=tmp_path))
     assert hashes(first.folder) == before  # no half-new routine, no temp files
@@ -92,5 +92,5 @@ def test_tracks_no_longer_in_the_routine_are_removed(scripts: Path, write: Write
     build(load_library(scripts), [], options(tmp_path))
     write("routines/daily.yaml", "id: daily\ntitle: D\nsummary: S\ntechniques: [neck]\n")
     (written,) = build(load_library(scripts), [], options(tmp_path))
-    assert sorted(p.name for p in written.folder.iterdir()) == ["01-neck.mp3", "daily.mp3",
-                                                                "manifest.json"]
+    assert sorted(p.name for p in written.folder.iterdir()) == [
+        "01-neck.mp3", "01-neck.vtt", "daily.m3u8", "daily.mp3", "daily.vtt", "manifest.json"]

@@ -102,8 +102,8 @@ def test_build_a_single_technique_into_one_file(scripts: Path, tmp_path: Path) -
     result = run("build", "neck", "--engine", "tone", "--scripts", str(scripts),
                  "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "neck").iterdir()) == ["manifest.json",
-                                                                     "neck.mp3"]
+    assert sorted(p.name for p in (tmp_path / "neck").iterdir()) == [
+        "manifest.json", "neck.m3u8", "neck.mp3", "neck.vtt"]
 
 
 def test_validate_reports_every_problem_of_every_file(write: Writer, scripts: Path) -> None:

@@ -44,8 +44,10 @@ def decoded(built: Path, manifest: dict[str, Any]) -> dict[str, Decoded]:
 def test_make_run_builds_six_tracks_the_full_routine_and_a_manifest(built: Path,
                                                                      manifest: dict[str, Any]
                                                                      ) -> None:
-    assert sorted(p.name for p in built.iterdir()) == [*EXPECTED_FILES, "homework.mp3",
-                                                       "manifest.json"]
+    captions = [f.replace(".mp3", ".vtt") for f in EXPECTED_FILES]
+    assert sorted(p.name for p in built.iterdir()) == sorted(
+        [*EXPECTED_FILES, *captions, "homework.mp3", "homework.vtt", "homework.m3u8",
+         "manifest.json"])
     assert [t["file"] for t in manifest["tracks"]] == EXPECTED_FILES
     assert manifest["settings"]["engine"] == "pyttsx3"
     assert manifest["settings"]["rate"] == 140

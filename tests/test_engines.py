@@ -290,9 +290,22 @@ def test_a_dead_worker_is_an_engine_error(pyttsx3_engine: WorkerEngine) -> None:
     process = pyttsx3_engine._process
     assert process is not None
     process.kill()
-    process.join()
+    process.wait()
     with pytest.raises(EngineError, match=r"stopped \(exit code -9\) while saying 'Rest.'"):
         pyttsx3_engine.synthesize(OTHER)
+
+
+@pytest.mark.e2e
+def test_engine_works_from_a_script_without_a_main_guard(tmp_path: Path) -> None:
+    """The worker must not re-run the caller's script (multiprocessing's spawn does)."""
+    script = ("from voiceguide.engines import make_engine\n"
+              "from voiceguide.engines.base import VoiceSettings\n"
+              "with make_engine(VoiceSettings()) as engine:\n"
+              "    print(engine.synthesize('Hello there.').samples > 0)\n")
+    result = subprocess.run([sys.executable, "-"], input=script, capture_output=True,
+                            text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "True\n"
 
 
 @pytest.mark.e2e

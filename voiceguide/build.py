@@ -13,11 +13,13 @@ from typing import Any
 
 from voiceguide import __version__
 from voiceguide.assemble import assemble_routine
+from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import SettingsError
-from voiceguide.export import Encoding, Written, write_routine
+from voiceguide.export import Publishing, Written, write_routine
 from voiceguide.library import find_scripts, load_library, resolve
+from voiceguide.loudness import LoudnessTarget, normalize_routine
 from voiceguide.model import Library, Routine, RoutinePlan
 from voiceguide.plan import Pacing, plan_routine
 from voiceguide.render import render, utterances
@@ -28,6 +30,8 @@ class BuildOptions:
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     pacing: Pacing = field(default_factory=Pacing)
     encoding: Encoding = field(default_factory=Encoding)
+    loudness: LoudnessTarget = field(default_factory=LoudnessTarget)
+    step_chapters: bool = False
     out: Path = Path("output")
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
 
@@ -41,8 +45,8 @@ class Progress:
     wrote: Callable[[Path], None] = lambda path: None
 
 
-def open_library(scripts: Path | None = None) -> Library:
-    return load_library(find_scripts(scripts))
+def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
+    return load_library(find_scripts(scripts), clinic)
 
 
 def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:
@@ -66,7 +70,8 @@ def settings_json(options: BuildOptions, engine_version: str) -> dict[str, Any]:
     return {
         **asdict(options.voice),
         "engine_version": engine_version,
-        "bitrate": options.encoding.bitrate,
+        "loudness_lufs": options.loudness.lufs,
+        "true_peak_dbtp": options.loudness.true_peak_db,
         "pacing": asdict(options.pacing),
         "voiceguide": __version__,
     }
@@ -85,6 +90,13 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
         progress.started(len(texts), files)
         clips = render(texts, engine, progress.spoke)
         settings = settings_json(options, engine.version())
-    assembled = [assemble_routine(plan, clips) for plan in plans]
-    return [write_routine(a, options.out, settings, options.encoding, options.jobs,
-                          progress.wrote) for a in assembled]
+    publishing = Publishing(options.encoding, library.clinic, options.step_chapters,
+                            options.loudness)
+    # Aim the PCM so that the file lands on target after the encoder's own fixed gain.
+    pcm_target = options.loudness.shifted(-options.encoding.audio.encoder_gain_db)
+    written = []
+    for plan in plans:
+        assembled = normalize_routine(assemble_routine(plan, clips), pcm_target, options.jobs)
+        written.append(write_routine(assembled, options.out, settings, publishing,
+                                     options.jobs, progress.wrote))
+    return written

@@ -1,8 +1,10 @@
-"""Tracks -> MP3 files and the manifest, written atomically.
+"""An assembled routine -> its folder: audio files with tags, cover and chapters, WebVTT
+captions, a playlist and the manifest, all written atomically.
 
 Everything is first written under temporary names beside its final place; only when every
 file of the routine is complete are they renamed into place (manifest last). A failure
-leaves the previous build untouched.
+leaves the previous build untouched. Each audio file is decoded again after encoding and
+measured, so the manifest records the loudness of the file itself.
 """
 
 from __future__ import annotations
@@ -13,23 +15,42 @@ import os
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from voiceguide.assemble import AssembledRoutine
-from voiceguide.engines.bundled import import_pydub
-from voiceguide.errors import EngineError, OutputError
-from voiceguide.manifest import manifest_json
-from voiceguide.model import Clip
+from voiceguide.cover import cover_bytes
+from voiceguide.encode import FORMATS, Encoding, decode, encode
+from voiceguide.errors import OutputError
+from voiceguide.loudness import Loudness, LoudnessTarget, correct, measure
+from voiceguide.manifest import FileEntry, manifest_json
+from voiceguide.model import Chapter, Clinic, Clip
+from voiceguide.tags import Tags, language_3, write_tags
+from voiceguide.timeline import (
+    caption_lines,
+    playlist_text,
+    routine_caption_lines,
+    step_chapters,
+    track_chapters,
+    webvtt_text,
+)
 
 MANIFEST = "manifest.json"
-_TRACK_FILE = re.compile(r"^\d\d-[a-z0-9-]+\.mp3$")
+_OURS = "|".join(s.lstrip(".") for s in [f.suffix for f in FORMATS.values()] + [".vtt",
+                                                                               ".m3u8"])
 
 
 @dataclass(frozen=True)
-class Encoding:
-    bitrate: str = "64k"  # plenty for a single voice: mono speech at 22.05 kHz
+class Publishing:
+    """How a routine is published: format, tags and chapters."""
+
+    encoding: Encoding = field(default_factory=Encoding)
+    clinic: Clinic = field(default_factory=Clinic)
+    step_chapters: bool = False
+    loudness: LoudnessTarget | None = field(default_factory=LoudnessTarget)  # None: as is
+    year: str = field(default_factory=lambda: str(date.today().year))
 
 
 @dataclass(frozen=True)
@@ -37,41 +58,90 @@ class Written:
     folder: Path
     files: tuple[Path, ...]  # audio files, full routine last
     manifest: Path
+    others: tuple[Path, ...] = ()  # captions and playlist
+
+
+@dataclass(frozen=True)
+class _Audio:
+    clip: Clip
+    name: str
+    tags: Tags
 
 
 def _temp_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
 
-def encode_mp3(clip: Clip, path: Path, encoding: Encoding) -> None:
-    """Mono MP3 through ffmpeg/libmp3lame; its LAME header carries the encoder delay and
-    padding, so ffmpeg decodes it back to exactly `clip.samples` samples."""
-    pydub = import_pydub()
-    segment = pydub.AudioSegment(data=clip.pcm, sample_width=2, frame_rate=clip.frame_rate,
-                                 channels=1)
-    try:
-        segment.export(str(path), format="mp3", codec="libmp3lame", bitrate=encoding.bitrate,
-                       parameters=["-ac", "1"]).close()
-    except pydub.exceptions.CouldntEncodeError as exc:
-        raise EngineError(f"the MP3 encoder failed for {path.name}: {str(exc)[-300:]}",
-                          "check that imageio-ffmpeg is installed: pip install imageio-ffmpeg"
-                          ) from None
+def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing) -> Loudness:
+    """Encode, tag, then decode and measure the file itself. When the encoder moved it off
+    the loudness target (a codec's own gain and overshoot vary), correct once by what
+    was measured and encode again."""
+
+    def encode_once(clip: Clip) -> Loudness:
+        encode(clip, temp, publishing.encoding, job.tags.chapters,
+               language_3(publishing.clinic.language))
+        write_tags(temp, publishing.encoding.format, job.tags)
+        return measure(decode(temp, clip.frame_rate))
+
+    loudness = encode_once(job.clip)
+    target = publishing.loudness
+    if target is not None and target.misses(loudness):
+        loudness = encode_once(correct(job.clip, target, measure(job.clip), loudness))
+    return loudness
+
+
+def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
+                ) -> tuple[list[_Audio], list[Chapter], bool]:
+    """The audio files to write (full routine last), its chapters, and whether the routine
+    is a single technique built on its own (then one file is enough)."""
+    routine = assembled.plan.routine
+    tracks = assembled.tracks
+    suffix = publishing.encoding.audio.suffix
+    clinic = publishing.clinic
+    minutes = round(assembled.clip.ms / 60_000)
+    cover, mime = cover_bytes(clinic.cover, routine.title, clinic.name,
+                              f"{len(tracks)} tracks, about {minutes} minutes"
+                              if len(tracks) > 1 else f"about {minutes} minutes")
+    alone = len(tracks) == 1 and tracks[0].plan.id == routine.id
+    chapters = step_chapters(assembled) if publishing.step_chapters else \
+        track_chapters(assembled)
+
+    def tags(title: str, album: str, number: int, total: int, comment: str,
+             chapters: tuple[Chapter, ...] = ()) -> Tags:
+        return Tags(title=title, artist=clinic.name, album=album, track=number,
+                    tracks=total, year=publishing.year, comment=comment,
+                    language=clinic.language, cover=cover, cover_mime=mime,
+                    website=clinic.website, chapters=chapters)
+
+    jobs = [] if alone else [
+        _Audio(t.clip, f"{t.plan.file_name}{suffix}",
+               tags(t.plan.technique.title, routine.title, t.plan.number, len(tracks),
+                    t.plan.technique.summary)) for t in tracks]
+    # The full routine is its own one-track album: played as an album, the tracks and
+    # the full session would otherwise play the same audio twice.
+    album = routine.title if alone else f"{routine.title} (full session)"
+    jobs.append(_Audio(assembled.clip, f"{routine.id}{suffix}",
+                       tags(routine.title, album, 1, 1, routine.summary,
+                            tuple(chapters) if not alone else ())))
+    return jobs, chapters, alone
 
 
 def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[str, Any],
-                  encoding: Encoding = Encoding(), jobs: int = 1,
+                  publishing: Publishing | None = None, jobs: int = 1,
                   progress: Callable[[Path], None] | None = None) -> Written:
+    publishing = publishing or Publishing()
     routine = assembled.plan.routine
     folder = out_root / routine.id
-    routine_file = f"{routine.id}.mp3"
-    tracks = assembled.tracks
-    # A technique built on its own is a one-track routine: one file is enough.
-    alone = len(tracks) == 1 and tracks[0].plan.id == routine.id
-    names = [routine_file] if alone else [f"{t.plan.file_name}.mp3" for t in tracks]
-    jobs_list: list[tuple[Clip, Path]] = [] if alone else [
-        (t.clip, folder / n) for t, n in zip(tracks, names, strict=True)]
-    jobs_list.append((assembled.clip, folder / routine_file))
-    manifest = manifest_json(assembled, names, routine_file, settings)
+    audio, chapters, alone = _plan_audio(assembled, publishing)
+    captions = [webvtt_text(caption_lines(t)) for t in assembled.tracks]
+    captions.append(webvtt_text(routine_caption_lines(assembled)))
+    if alone:
+        captions = captions[-1:]
+    caption_names = [Path(a.name).with_suffix(".vtt").name for a in audio]
+    playlist_name = f"{routine.id}.m3u8"
+    track_files = audio[-1:] if alone else audio[:-1]
+    playlist = playlist_text([(a.name, t.duration_ms, t.plan.technique.title)
+                              for a, t in zip(track_files, assembled.tracks, strict=True)])
 
     created = not folder.exists()
     try:
@@ -79,40 +149,53 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[st
     except OSError as exc:
         raise OutputError(f"can't create the output folder {folder}: {exc.strerror}",
                           "choose another folder with --out") from None
-    temps = [_temp_name(path) for _, path in jobs_list]
+    finals = [folder / a.name for a in audio]
+    texts = {folder / n: t for n, t in zip(caption_names, captions, strict=True)}
+    texts[folder / playlist_name] = playlist
     manifest_path = folder / MANIFEST
-    temps.append(_temp_name(manifest_path))
+    temps = {path: _temp_name(path) for path in [*finals, *texts, manifest_path]}
     try:
         with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-            # ffmpeg runs as a subprocess, so threads encode tracks in parallel.
-            futures = [pool.submit(encode_mp3, clip, temp, encoding)
-                       for (clip, _), temp in zip(jobs_list, temps, strict=False)]
-            for future, (_, final) in zip(futures, jobs_list, strict=True):
-                future.result()
+            # ffmpeg runs as a subprocess and numpy frees the GIL: threads do run in parallel.
+            futures = [pool.submit(_encode_and_measure, a, temps[p], publishing)
+                       for a, p in zip(audio, finals, strict=True)]
+            loudness = []
+            for future, path in zip(futures, finals, strict=True):
+                loudness.append(future.result())
                 if progress:
-                    progress(final)
-        temps[-1].write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                             encoding="utf-8")
-        for temp, (_, final) in zip(temps, jobs_list, strict=False):
-            temp.replace(final)
-        temps[-1].replace(manifest_path)
+                    progress(path)
+        entries = [FileEntry(a.name, c, lu) for a, c, lu in
+                   zip(audio, caption_names, loudness, strict=True)]
+        track_entries = entries[-1:] if alone else entries[:-1]
+        settings = {**settings, "format": publishing.encoding.format,
+                    "bitrate": publishing.encoding.effective_bitrate,
+                    "clinic": publishing.clinic.name, "step_chapters": publishing.step_chapters}
+        manifest = manifest_json(assembled, track_entries, entries[-1], playlist_name,
+                                 [] if alone else chapters, settings)
+        for path, text in texts.items():
+            temps[path].write_text(text, encoding="utf-8")
+        temps[manifest_path].write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
+                                        + "\n", encoding="utf-8")
+        for path, temp in temps.items():  # the manifest is last: it vouches for the rest
+            temp.replace(path)
     except OSError as exc:
         raise OutputError(f"can't write to {folder}: {exc.strerror}",
                           "check the folder's permissions and free space") from None
     finally:
-        for temp in temps:
+        for temp in temps.values():
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
         if created and not any(folder.iterdir()):
             folder.rmdir()
-    finals = tuple(path for _, path in jobs_list)
-    _remove_stale(folder, {p.name for p in finals})
-    return Written(folder, finals, manifest_path)
+    _remove_stale(folder, routine.id, {p.name for p in temps})
+    return Written(folder, tuple(finals), manifest_path, tuple(texts))
 
 
-def _remove_stale(folder: Path, keep: set[str]) -> None:
-    """Track files from an earlier build of this routine that this build no longer makes
-    (a technique removed or moved) would confuse a client browsing the folder."""
+def _remove_stale(folder: Path, routine_id: str, keep: set[str]) -> None:
+    """Files of an earlier build of this routine that this build no longer makes (a
+    technique removed or moved, another format) would confuse a client browsing the
+    folder."""
+    ours = re.compile(rf"^(\d\d-[a-z0-9-]+|{re.escape(routine_id)})\.({_OURS})$")
     for path in folder.iterdir():
-        if _TRACK_FILE.match(path.name) and path.name not in keep:
+        if ours.match(path.name) and path.name not in keep:
             path.unlink()

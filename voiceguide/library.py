@@ -13,10 +13,11 @@ from importlib import resources
 from pathlib import Path
 
 from voiceguide.errors import Problem, ScriptError, SettingsError
-from voiceguide.model import Library, Routine, Source, Technique
-from voiceguide.parse import parse_file, parse_routine, parse_technique
+from voiceguide.model import Clinic, Library, Routine, Source, Technique
+from voiceguide.parse import parse_clinic, parse_file, parse_routine, parse_technique
 
 SCRIPT_SUFFIXES = (".yaml", ".yml")
+CLINIC_FILE = "clinic.yaml"
 
 
 def bundled_scripts() -> Path:
@@ -53,8 +54,9 @@ def _script_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in SCRIPT_SUFFIXES and p.is_file())
 
 
-def load_library(root: Path) -> Library:
-    """Read every script under root; raise one ScriptError listing every problem."""
+def load_library(root: Path, clinic_file: Path | None = None) -> Library:
+    """Read every script under root (and the clinic profile, root/clinic.yaml unless
+    another file is given); raise one ScriptError listing every problem."""
     problems: list[Problem] = []
     techniques: list[Technique] = []
     routines: list[Routine] = []
@@ -80,9 +82,16 @@ def load_library(root: Path) -> Library:
         problems += [_at(r.source, f"routine '{r.id}' is marked default, and so is "
                          f"'{defaults[0].id}' (mark only one routine 'default: true')")
                      for r in defaults[1:]]
+    clinic = Clinic()
+    profile = clinic_file or root / CLINIC_FILE
+    if clinic_file is not None or profile.is_file():
+        try:
+            clinic = parse_clinic(profile, shown_path(profile))
+        except ScriptError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise ScriptError(problems)
-    return Library(str(root), by_id, {r.id: r for r in routines})
+    return Library(str(root), by_id, {r.id: r for r in routines}, clinic)
 
 
 def _at(source: Source, message: str) -> Problem:

@@ -3,13 +3,24 @@ made it. Its format is a stable interface (see the README); bump FORMAT on chang
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
 from voiceguide.assemble import AssembledRoutine
-from voiceguide.model import Cue, Placed, Silence, Speech, Track, samples_to_ms
+from voiceguide.loudness import Loudness
+from voiceguide.model import Chapter, Cue, Placed, Silence, Speech, Track, samples_to_ms
 
-FORMAT = 1
+FORMAT = 2
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One audio file as published: its name, its captions and its measured loudness."""
+
+    audio: str
+    captions: str
+    loudness: Loudness
 
 
 def item_json(placed: Placed, frame_rate: int) -> dict[str, Any]:
@@ -31,7 +42,11 @@ def item_json(placed: Placed, frame_rate: int) -> dict[str, Any]:
     return out
 
 
-def track_json(track: Track, file: str, start: int) -> dict[str, Any]:
+def chapter_json(chapter: Chapter) -> dict[str, Any]:
+    return {"title": chapter.title, "start_ms": chapter.start_ms, "end_ms": chapter.end_ms}
+
+
+def track_json(track: Track, entry: FileEntry, start: int) -> dict[str, Any]:
     technique = track.plan.technique
     rate = track.clip.frame_rate
     return {
@@ -40,27 +55,34 @@ def track_json(track: Track, file: str, start: int) -> dict[str, Any]:
         "title": technique.title,
         "summary": technique.summary,
         "equipment": list(technique.equipment),
-        "file": file,
+        "file": entry.audio,
+        "captions": entry.captions,
         "duration_ms": track.duration_ms,
         "start_ms": samples_to_ms(start, rate),
+        "loudness": entry.loudness.to_json(),
         "items": [item_json(p, rate) for p in track.placed],
     }
 
 
-def manifest_json(assembled: AssembledRoutine, files: list[str], routine_file: str,
-                  settings: dict[str, Any]) -> dict[str, Any]:
-    routine = assembled.plan.routine
+def manifest_json(assembled: AssembledRoutine, tracks: list[FileEntry], routine: FileEntry,
+                  playlist: str, chapters: list[Chapter], settings: dict[str, Any]
+                  ) -> dict[str, Any]:
+    info = assembled.plan.routine
     return {
         "format": FORMAT,
         "routine": {
-            "id": routine.id,
-            "title": routine.title,
-            "summary": routine.summary,
-            "file": routine_file,
+            "id": info.id,
+            "title": info.title,
+            "summary": info.summary,
+            "file": routine.audio,
+            "captions": routine.captions,
+            "playlist": playlist,
             "duration_ms": assembled.clip.ms,
             "frame_rate": assembled.clip.frame_rate,
+            "loudness": routine.loudness.to_json(),
+            "chapters": [chapter_json(c) for c in chapters],
         },
-        "tracks": [track_json(t, f, s) for t, f, s in
-                   zip(assembled.tracks, files, assembled.starts, strict=True)],
+        "tracks": [track_json(t, e, s) for t, e, s in
+                   zip(assembled.tracks, tracks, assembled.starts, strict=True)],
         "settings": settings,
     }

@@ -119,12 +119,25 @@ class Routine:
 
 
 @dataclass(frozen=True)
+class Clinic:
+    """Who publishes the audio: shown as the artist, on the cover, in the tags."""
+
+    name: str = "voiceguide"
+    website: str = ""
+    contact: str = ""  # e.g. "Questions? Call us at 555 0100."
+    cover: str | None = None  # the clinic's own cover image; None: one is drawn
+    language: str = "en"  # of the narration, for tags (ISO 639-1)
+    file: str = ""
+
+
+@dataclass(frozen=True)
 class Library:
     """Every technique and routine found in a scripts folder, cross-checked."""
 
     root: str
     techniques: dict[str, Technique] = field(default_factory=dict)
     routines: dict[str, Routine] = field(default_factory=dict)
+    clinic: Clinic = field(default_factory=Clinic)
 
     def default_routine(self) -> Routine | None:
         chosen = [r for r in self.routines.values() if r.default]
@@ -145,6 +158,7 @@ CueName = Literal["chime"]
 class Speech:
     text: str
     source: Source = NO_SOURCE
+    step: int = 0  # the top-level script step it comes from (1-based); 0: added
 
 
 @dataclass(frozen=True)
@@ -152,15 +166,26 @@ class Silence:
     ms: int
     reason: SilenceReason
     source: Source = NO_SOURCE
+    step: int = 0  # the top-level script step it comes from (1-based); 0: added
 
 
 @dataclass(frozen=True)
 class Cue:
     name: CueName
     source: Source = NO_SOURCE
+    step: int = 0  # the top-level script step it comes from (1-based); 0: added
 
 
 PlanItem = Speech | Silence | Cue
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A named stretch of a file, for players' chapter lists."""
+
+    title: str
+    start_ms: int
+    end_ms: int
 
 
 @dataclass(frozen=True)

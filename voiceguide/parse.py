@@ -35,6 +35,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from voiceguide.errors import Problem, ScriptError
 from voiceguide.model import (
     Chime,
+    Clinic,
     Hold,
     Pause,
     Repeat,
@@ -241,6 +242,23 @@ class RoutineSchema(_Schema):
     outro: Id | None = None
 
 
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z]{2,4})?$")
+
+
+def check_language(value: object) -> str:
+    if not isinstance(value, str) or not _LANGUAGE.match(value.strip()):
+        raise _fail("must be a language code such as en or en-US")
+    return value.strip()
+
+
+class ClinicSchema(_Schema):
+    name: Text
+    website: str = ""
+    contact: str = ""
+    cover: str | None = None
+    language: Annotated[str, BeforeValidator(check_language)] = "en"
+
+
 # How to fix a missing field, in the therapist's words.
 _EXAMPLES: dict[str, str] = {
     "id": "id: neck",
@@ -251,6 +269,7 @@ _EXAMPLES: dict[str, str] = {
     "for": "for: 30s",
     "times": "times: 3",
     "techniques": "techniques: [neck, back]",
+    "name": "name: Healing Hands",
 }
 
 # --------------------------------------------------------------------------- reading
@@ -614,3 +633,35 @@ def _routine(doc: _Document) -> Routine:
 def _at(doc: _Document, loc: Loc) -> Source:
     line, col = _Positions(doc).find(loc, at_value=True)
     return Source(doc.file, line, col)
+
+
+def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
+    """The clinic profile. A cover image is checked here, so a missing or unreadable one
+    stops the build before anything is written."""
+    doc = _read(path, shown or str(path))
+    schema = _validate(doc, ClinicSchema)
+    cover = None
+    if schema.cover:
+        cover_path = path.parent / schema.cover
+        problem = image_problem(cover_path)
+        if problem:
+            raise ScriptError([_Positions(doc).problem(("cover",), f"'cover': {problem}",
+                                                       at_value=True)])
+        cover = str(cover_path.resolve())
+    return Clinic(name=schema.name, website=schema.website.strip(),
+                  contact=schema.contact.strip(), cover=cover, language=schema.language,
+                  file=doc.file)
+
+
+def image_problem(path: Path) -> str | None:
+    """Why an image file can't be used as a cover, or None when it can."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        return f"the image '{path.name}' was not found (put it beside the profile or fix the path)"
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, UnidentifiedImageError):
+        return f"'{path.name}' is not an image that can be read (use a PNG or JPEG file)"
+    return None

@@ -8,7 +8,7 @@ and `show`, and the assembler measures the truth.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from voiceguide.model import (
     Chime,
@@ -49,7 +49,8 @@ def plan_routine(routine: Routine, techniques: Mapping[str, Technique],
 
 
 def plan_track(number: int, technique: Technique, pacing: Pacing = Pacing()) -> TrackPlan:
-    items = list(_expand(technique.steps, {}))
+    items = [replace(item, step=number) for number, step in enumerate(technique.steps, 1)
+             for item in _expand((step,), {})]
     return TrackPlan(number, technique, tuple(_with_gaps(items, pacing)))
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import difflib
 import math
-import sys
 import unicodedata
-from array import array
 from collections.abc import Iterable
+
+import numpy as np
 
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import EngineError, SettingsError
@@ -85,10 +85,8 @@ def check_text(text: str) -> None:
 
 
 def peak_dbfs(clip: Clip) -> float:
-    samples = array("h", clip.pcm)
-    if sys.byteorder == "big":
-        samples.byteswap()  # Clip PCM is little-endian
-    peak = max((abs(s) for s in samples), default=0)
+    samples = np.frombuffer(clip.pcm, dtype="<i2").astype(np.int32)
+    peak = int(np.abs(samples).max()) if samples.size else 0
     return 20 * math.log10(peak / 32768) if peak else -math.inf
 
 

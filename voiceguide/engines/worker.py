@@ -2,17 +2,23 @@
 
 Both espeak-based engines go through here: a native library that hangs or crashes
 must not take the build with it, and a stuck utterance must end in an error rather
-than a build that never finishes. The process is started with `spawn`: forking a
-process that has initialised pyttsx3 hangs the child.
+than a build that never finishes.
+
+The worker is a fresh Python process (never a fork: forking a process that has
+initialised pyttsx3 hangs the child), started with subprocess rather than
+multiprocessing's `spawn`, which re-runs the caller's main script in the child: a
+script without an `if __name__ == "__main__"` guard, or code typed into a REPL, would
+break. The two talk through a socket pair with multiprocessing's Connection.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 from multiprocessing.connection import Connection, wait
@@ -89,6 +95,13 @@ def serve(
                 conn.send(_error_reply(exc))
 
 
+def child_main(fd: int) -> None:
+    """Entry point of the worker process: read what to build, then serve."""
+    conn = Connection(fd)
+    factory, settings, scratch = conn.recv()
+    serve(conn, factory, settings, scratch)
+
+
 class WorkerEngine(Engine):
     """An Engine whose backend runs in one spawn worker process per instance.
 
@@ -104,7 +117,7 @@ class WorkerEngine(Engine):
     def __init__(self, settings: VoiceSettings) -> None:
         super().__init__(settings)
         check_settings(settings)
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._scratch: Path | None = None
         self._version = ""
@@ -117,18 +130,20 @@ class WorkerEngine(Engine):
         """Start the worker and check the voice: SettingsError for a bad one."""
         if self._process is not None:
             return
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
+        ours, theirs = socket.socketpair()
         self._scratch = Path(tempfile.mkdtemp(prefix=f"voiceguide-{self.name}-"))
-        process = ctx.Process(
-            target=serve,
-            args=(child, type(self).factory, self.settings, self._scratch),
-            name=f"voiceguide-{self.name}",
-            daemon=True,
+        # The child imports what this process can: same interpreter, same sys.path.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from voiceguide.engines.worker import child_main; "
+             f"child_main({theirs.fileno()})"],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
         )
-        process.start()
-        child.close()  # so the parent sees EOF if the worker dies
-        self._process, self._conn = process, parent
+        theirs.close()  # so the parent sees EOF if the worker dies
+        conn = Connection(ours.detach())
+        self._process, self._conn = process, conn
+        with contextlib.suppress(OSError):  # it died at once: _call below reports it
+            conn.send((type(self).factory, self.settings, self._scratch))
         self._version = str(self._call(None, self.start_timeout_s, "starting up"))
 
     def close(self) -> None:
@@ -161,21 +176,18 @@ class WorkerEngine(Engine):
         try:
             if request is not None:
                 conn.send(request)
-            ready = wait([conn, process.sentinel], timeout)
-            if not ready:
+            # A worker that dies closes its end: the socket turns readable, recv sees EOF.
+            if not wait([conn], timeout):
                 self._kill()
                 raise EngineError(
                     f"the {self.name} voice took longer than {timeout:g} s while {doing}",
                     hint="it was stopped; split the line, or report it if it repeats",
                 )
-            # A worker that replied and then exited still replied: read the pipe first.
-            if conn not in ready and not conn.poll(0):
-                raise EOFError
             reply = conn.recv()
         except (EOFError, OSError):
             self._kill()
             raise EngineError(
-                f"the {self.name} voice stopped (exit code {process.exitcode}) while {doing}",
+                f"the {self.name} voice stopped (exit code {process.returncode}) while {doing}",
                 hint="run again with --debug, and report it if it repeats",
             ) from None
         if reply[0] == _OK:
@@ -195,10 +207,11 @@ class WorkerEngine(Engine):
             if ask_first:
                 with contextlib.suppress(OSError):  # already gone
                     conn.send(None)
-                process.join(timeout=2)
-            if process.is_alive():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=2)
+            if process.poll() is None:
                 process.kill()
-            process.join()
+            process.wait()
             conn.close()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)

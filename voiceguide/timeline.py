@@ -1,0 +1,109 @@
+"""What players show beside the audio, cut from the assembled layout: chapters, captions
+(WebVTT) and the playlist. Every time here comes from the same sample positions as the
+manifest, so all of them line up with the decoded audio."""
+
+from __future__ import annotations
+
+import html
+import io
+from dataclasses import dataclass
+
+import webvtt
+
+from voiceguide.assemble import AssembledRoutine
+from voiceguide.model import Chapter, Silence, Speech, Track, samples_to_ms
+
+CHAPTER_TITLE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Line:
+    """One caption: an utterance, or a hold's visible timer."""
+
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+def track_chapters(assembled: AssembledRoutine) -> list[Chapter]:
+    """A chapter per track of the full routine, titled with the technique."""
+    rate = assembled.clip.frame_rate
+    ends = [*assembled.starts[1:], assembled.clip.samples]
+    return [Chapter(t.plan.technique.title, samples_to_ms(s, rate), samples_to_ms(e, rate))
+            for t, s, e in zip(assembled.tracks, assembled.starts, ends, strict=True)]
+
+
+def step_chapters(assembled: AssembledRoutine) -> list[Chapter]:
+    """A chapter per top-level script step, titled 'Technique: first words said'."""
+    rate = assembled.clip.frame_rate
+    chapters: list[Chapter] = []
+    for track, offset in zip(assembled.tracks, assembled.starts, strict=True):
+        groups: list[tuple[int, int, str]] = []  # (step, start sample, title)
+        for placed in track.placed:
+            step = placed.item.step
+            if step and (not groups or groups[-1][0] != step):
+                groups.append((step, placed.start, ""))
+            if groups and not groups[-1][2] and isinstance(placed.item, Speech):
+                groups[-1] = (groups[-1][0], groups[-1][1], placed.item.text)
+        if not groups:
+            continue
+        starts = [0, *[start for _, start, _ in groups[1:]]]  # the lead-in joins step 1
+        ends = [*starts[1:], track.clip.samples]
+        for (_, _, said), start, end in zip(groups, starts, ends, strict=True):
+            title = f"{track.plan.technique.title}: {_shorten(said or 'pause')}"
+            chapters.append(Chapter(title, samples_to_ms(offset + start, rate),
+                                    samples_to_ms(offset + end, rate)))
+    return chapters
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= CHAPTER_TITLE_CHARS:
+        return text
+    return text[: CHAPTER_TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
+def caption_lines(track: Track, offset_ms: int = 0) -> list[Line]:
+    """A caption per utterance, and one per hold so the client sees the timer."""
+    rate = track.clip.frame_rate
+    lines = []
+    for placed in track.placed:
+        start = offset_ms + samples_to_ms(placed.start, rate)
+        end = offset_ms + samples_to_ms(placed.end, rate)
+        item = placed.item
+        if isinstance(item, Speech):
+            lines.append(Line(start, end, item.text))
+        elif isinstance(item, Silence) and item.reason == "hold":
+            lines.append(Line(start, end, f"Hold - {item.ms / 1000:g} s"))
+    return lines
+
+
+def routine_caption_lines(assembled: AssembledRoutine) -> list[Line]:
+    rate = assembled.clip.frame_rate
+    return [line for track, start in zip(assembled.tracks, assembled.starts, strict=True)
+            for line in caption_lines(track, samples_to_ms(start, rate))]
+
+
+def _timestamp(ms: int) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+def webvtt_text(lines: list[Line]) -> str:
+    """WebVTT, written with webvtt-py. It writes cue text as given, so '&', '<' and '>'
+    are escaped here (WebVTT would read them as entities and tags)."""
+    vtt = webvtt.WebVTT(captions=[
+        webvtt.Caption(_timestamp(line.start_ms), _timestamp(line.end_ms),
+                       html.escape(line.text, quote=False)) for line in lines])
+    out = io.StringIO()
+    vtt.write(out)
+    return out.getvalue()
+
+
+def playlist_text(entries: list[tuple[str, int, str]]) -> str:
+    """An extended M3U playlist (UTF-8): (relative file, duration ms, title) per entry."""
+    rows = ["#EXTM3U"]
+    for file, duration_ms, title in entries:
+        rows += [f"#EXTINF:{round(duration_ms / 1000)},{title}", file]
+    return "\n".join(rows) + "\n"
