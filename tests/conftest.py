@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -75,3 +76,13 @@ def write(scripts: Path) -> Writer:
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The README's quick start, `make run` (real voice, real encoder), into a temporary
+    output folder; returns the default routine's folder. Built once per test run."""
+    out = tmp_path_factory.mktemp("output")
+    subprocess.run(["make", "--no-print-directory", "run", f"OUT={out}"], cwd=REPO,
+                   check=True, capture_output=True, timeout=600)
+    return out / "homework"

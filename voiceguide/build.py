@@ -82,6 +82,8 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     """Build the named routines or techniques (none: the default routine). Nothing is
     written until every clip has been synthesized and checked."""
     options = options or BuildOptions()
+    options.encoding.check()
+    options.loudness.check()
     progress = progress or Progress()
     plans = plans_for(library, names, options.pacing)
     texts = utterances(plans)

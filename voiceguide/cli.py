@@ -18,10 +18,12 @@ from rich.progress import Progress as Bars
 
 from voiceguide import __version__
 from voiceguide.build import BuildOptions, Progress, build, open_library, plans_for
+from voiceguide.encode import FORMATS, Encoding
 from voiceguide.engines import engine_names, make_engine
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import ExitCode, ScriptError, VoiceguideError
 from voiceguide.library import find_scripts, shown_path, validate_files
+from voiceguide.loudness import LoudnessTarget
 from voiceguide.model import Cue, Routine, Silence, Speech
 from voiceguide.plan import estimate_item_ms, estimate_ms, plan_routine
 
@@ -80,13 +82,28 @@ def build_command(
                       ] = _DEFAULT_VOICE.volume,
     jobs: Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")
                     ] = os.cpu_count() or 1,
+    audio_format: Annotated[str, typer.Option(
+        "--format", help=f"Audio format: {', '.join(FORMATS)}.")] = "mp3",
+    bitrate: Annotated[str | None, typer.Option(
+        help="Bitrate, e.g. 64k [default: 64k; opus 32k].")] = None,
+    loudness: Annotated[float, typer.Option(
+        help="Loudness target in LUFS (-30 to -10).")] = LoudnessTarget().lufs,
+    true_peak: Annotated[float, typer.Option(
+        help="True-peak ceiling in dBTP (-9 to 0).")] = LoudnessTarget().true_peak_db,
+    step_chapters: Annotated[bool, typer.Option(
+        "--step-chapters", help="A chapter per script step in the full routine.")] = False,
+    clinic: Annotated[Path | None, typer.Option(
+        help="Clinic profile [default: clinic.yaml in the scripts folder].")] = None,
     scripts: ScriptsOption = None,
 ) -> None:
-    """Build routines (or single techniques) into MP3 tracks, a full-routine MP3 and a
-    manifest under OUT/<routine-id>/."""
-    library = open_library(scripts)
-    options = BuildOptions(voice=VoiceSettings(engine, voice, rate, volume), out=out,
-                           jobs=jobs)
+    """Build routines (or single techniques) into tagged, loudness-normalized audio
+    tracks, a chaptered full-routine file, captions, a playlist and a manifest under
+    OUT/<routine-id>/."""
+    options = BuildOptions(voice=VoiceSettings(engine, voice, rate, volume),
+                           encoding=Encoding(audio_format, bitrate).check(),
+                           loudness=LoudnessTarget(loudness, true_peak).check(),
+                           step_chapters=step_chapters, out=out, jobs=jobs)
+    library = open_library(scripts, clinic)
     console = Console(stderr=True)
     with Bars(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
               transient=True, console=console, disable=not console.is_terminal) as bars:
@@ -102,9 +119,8 @@ def build_command(
         written = build(library, names or [], options, progress)
     for result in written:
         typer.echo(f"Built {shown_path(result.folder)}/")
-        for path in result.files:
+        for path in (*result.files, *result.others, result.manifest):
             typer.echo(f"  {path.name}")
-        typer.echo(f"  {result.manifest.name}")
 
 
 @app.command("list")

@@ -1,21 +1,22 @@
 """PCM -> audio files through ffmpeg (via pydub's export), and back for measuring.
 
 MP3 comes out of LAME with its gapless header, so ffmpeg decodes it to exactly the
-samples that went in. M4A (AAC), Opus and Ogg Vorbis get their chapters from ffmpeg
-itself (an ffmetadata file as a second input); MP3 and WAV get theirs from mutagen
-(tags.py), which writes the ID3 CTOC that ffmpeg does not.
+samples that went in. M4A (AAC) gets its chapters from ffmpeg itself (an ffmetadata
+file as a second input); the other formats get theirs from mutagen (tags.py): ffmpeg
+writes no ID3 CTOC, and no chapters at all into Ogg Vorbis.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from voiceguide.engines.bundled import ffmpeg_exe, import_pydub
-from voiceguide.errors import EngineError
+from voiceguide.errors import EngineError, SettingsError
 from voiceguide.model import Chapter, Clip
 
 
@@ -37,16 +38,31 @@ FORMATS: dict[str, AudioFormat] = {f.name: f for f in (
     AudioFormat("mp3", ".mp3", "mp3", "libmp3lame", "64k", False, "audio/mpeg",
                 20 * math.log10(0.95)),
     AudioFormat("m4a", ".m4a", "ipod", "aac", "64k", True, "audio/mp4"),
-    AudioFormat("opus", ".opus", "opus", "libopus", "32k", True, "audio/ogg"),
-    AudioFormat("ogg", ".ogg", "ogg", "libvorbis", "64k", True, "audio/ogg"),
+    AudioFormat("opus", ".opus", "opus", "libopus", "32k", False, "audio/ogg"),
+    AudioFormat("ogg", ".ogg", "ogg", "libvorbis", "64k", False, "audio/ogg"),
     AudioFormat("wav", ".wav", "wav", "pcm_s16le", None, False, "audio/wav"),
 )}
+
+
+_BITRATE = re.compile(r"^(\d{1,3})k$")
 
 
 @dataclass(frozen=True)
 class Encoding:
     format: str = "mp3"
     bitrate: str | None = None  # None: the format's default (64k suits a voice in mono)
+
+    def check(self) -> Encoding:
+        """Raise SettingsError for an unknown format or an unusable bitrate."""
+        if self.format not in FORMATS:
+            raise SettingsError(f"unknown format '{self.format}'",
+                                f"choose one of {', '.join(FORMATS)}")
+        if self.bitrate is not None:
+            match = _BITRATE.match(self.bitrate)
+            if not match or not 8 <= int(match[1]) <= 320:
+                raise SettingsError(f"'{self.bitrate}' is not a bitrate this tool uses",
+                                    "write kilobits per second, 8k to 320k, e.g. 64k")
+        return self
 
     @property
     def audio(self) -> AudioFormat:

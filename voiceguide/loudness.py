@@ -20,6 +20,7 @@ from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly
 
 from voiceguide.assemble import AssembledRoutine, join_clips
+from voiceguide.errors import SettingsError
 from voiceguide.model import Clip
 
 OVERSAMPLE = 4  # BS.1770-4 Annex 2: true peak from 4x oversampling at 44.1/48 kHz
@@ -33,6 +34,16 @@ BLOCK = 32  # samples per step of the limiter's gain curve (1.5 ms at 22.05 kHz)
 class LoudnessTarget:
     lufs: float = -16.0  # podcast platforms' target for speech
     true_peak_db: float = -1.0
+
+    def check(self) -> LoudnessTarget:
+        """Raise SettingsError for targets no phone listener would want."""
+        if not -30 <= self.lufs <= -10:
+            raise SettingsError(f"a loudness target of {self.lufs:g} LUFS is outside -30 to "
+                                "-10", "podcast apps expect -16; use --loudness -16")
+        if not -9 <= self.true_peak_db <= 0:
+            raise SettingsError(f"a true-peak ceiling of {self.true_peak_db:g} dBTP is "
+                                "outside -9 to 0", "use --true-peak -1")
+        return self
 
     def shifted(self, db: float) -> LoudnessTarget:
         return LoudnessTarget(self.lufs + db, self.true_peak_db + db)

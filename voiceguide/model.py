@@ -234,6 +234,14 @@ def samples_to_ms(samples: int, frame_rate: int) -> int:
     return (samples * 1000 + frame_rate // 2) // frame_rate
 
 
+def clock(ms: int) -> str:
+    """62345 -> '00:01:02.345', as WebVTT and Vorbis chapters write times."""
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
 def ms_to_samples(ms: int, frame_rate: int) -> int:
     """Exact when ms * frame_rate is a multiple of 1000 (e.g. whole seconds at 22050 Hz)."""
     return (ms * frame_rate + 500) // 1000

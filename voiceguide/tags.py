@@ -3,8 +3,8 @@
 MP3 and WAV get ID3v2.3 (the version phones and Windows read most reliably): CHAP frames
 plus a top-level, ordered CTOC (phone players show chapters only with it), APIC as
 *front cover* (type 3; pydub's own tagging writes type 0, "other"), COMM and TLAN.
-M4A gets iTunes atoms and Ogg files Vorbis comments; their chapters are written by
-ffmpeg while encoding (see encode.py), and kept here.
+M4A gets iTunes atoms (its chapters are written by ffmpeg while encoding, and kept
+here); Ogg files get Vorbis comments, chapters as CHAPTERnnn / CHAPTERnnnNAME.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
-from voiceguide.model import Chapter
+from voiceguide.model import Chapter, clock
 
 GENRE = "Health & Fitness"  # the podcast category guided self-care lives in
 
@@ -155,10 +155,14 @@ def _write_vorbis_comments(path: Path, audio_format: str, tags: Tags) -> None:
     picture.desc = "Cover"
     picture.data = tags.cover
     assert ogg.tags is not None
-    ogg.tags.update({  # ffmpeg's CHAPTERxxx comments are already there and stay
+    for n, chapter in enumerate(tags.chapters):  # the Vorbis comment chapter convention
+        ogg.tags[f"CHAPTER{n:03d}"] = clock(chapter.start_ms)
+        ogg.tags[f"CHAPTER{n:03d}NAME"] = chapter.title
+    ogg.tags.update({
         "title": tags.title, "artist": tags.artist, "album": tags.album,
         "tracknumber": str(tags.track), "tracktotal": str(tags.tracks), "genre": GENRE,
         "date": tags.year, "comment": tags.comment, "language": tags.language,
         "metadata_block_picture": base64.b64encode(picture.write()).decode("ascii"),
     })
     ogg.save()
+

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import webvtt
 
 from voiceguide.assemble import AssembledRoutine
-from voiceguide.model import Chapter, Silence, Speech, Track, samples_to_ms
+from voiceguide.model import Chapter, Silence, Speech, Track, clock, samples_to_ms
 
 CHAPTER_TITLE_CHARS = 60
 
@@ -83,18 +83,11 @@ def routine_caption_lines(assembled: AssembledRoutine) -> list[Line]:
             for line in caption_lines(track, samples_to_ms(start, rate))]
 
 
-def _timestamp(ms: int) -> str:
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
-
-
 def webvtt_text(lines: list[Line]) -> str:
     """WebVTT, written with webvtt-py. It writes cue text as given, so '&', '<' and '>'
     are escaped here (WebVTT would read them as entities and tags)."""
     vtt = webvtt.WebVTT(captions=[
-        webvtt.Caption(_timestamp(line.start_ms), _timestamp(line.end_ms),
+        webvtt.Caption(clock(line.start_ms), clock(line.end_ms),
                        html.escape(line.text, quote=False)) for line in lines])
     out = io.StringIO()
     vtt.write(out)

