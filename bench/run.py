@@ -8,7 +8,9 @@ floor measured in the same run:
   of PCM as long as the full routine, at the same bitrate;
 - cold: `voiceguide build` of the default routine in a fresh process, including start-up;
 - peak RSS of that build (the largest process: voiceguide, its speech worker or ffmpeg)
-  against the raw PCM size of the routine.
+  against the raw PCM size of the routine;
+- stages: one build in this process with each stage timed (summed over threads, so they
+  can add up to more than the wall time), to show where the time goes.
 
 Run: `make bench` (prints a table, writes bench/results/latest.json).
 """
@@ -22,7 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from voiceguide.build import open_library, plans_for
 from voiceguide.engines.base import VoiceSettings
@@ -64,6 +68,44 @@ def cold_build() -> tuple[float, int, dict[str, object]]:
     return seconds, usage.ru_maxrss * 1024, manifest
 
 
+def stage_seconds() -> dict[str, float]:
+    """Time each stage of one build by wrapping the functions the pipeline calls."""
+    import voiceguide.build as build_module
+    import voiceguide.export as export_module
+
+    spent: dict[str, float] = {}
+
+    def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+        return wrapper
+
+    patches = [(build_module, "render", "synthesis"),
+               (build_module, "assemble_routine", "assembly"),
+               (build_module, "normalize_routine", "loudness normalization"),
+               (export_module, "encode", "encoding"),
+               (export_module, "write_tags", "tags and cover"),
+               (export_module, "decode", "decoding files to measure them"),
+               (export_module, "measure", "measuring loudness of files")]
+    originals = [(module, attr, getattr(module, attr)) for module, attr, _ in patches]
+    for module, attr, name in patches:
+        setattr(module, attr, timed(name, getattr(module, attr)))
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            build_module.build(open_library(REPO / "scripts"), [],
+                               build_module.BuildOptions(out=Path(out)))
+            spent["wall"] = time.perf_counter() - start
+    finally:
+        for module, attr, original in originals:
+            setattr(module, attr, original)
+    return {k: round(v, 2) for k, v in spent.items()}
+
+
 def main() -> None:
     builds = [cold_build() for _ in range(RUNS)]
     cold, _, manifest = min(builds, key=lambda b: b[0])
@@ -85,6 +127,7 @@ def main() -> None:
         "peak_rss_mb": round(peak_rss / 2**20, 1),
         "pcm_mb": round(pcm_bytes / 2**20, 1),
         "peak_rss_over_pcm": round(peak_rss / pcm_bytes, 2),
+        "stages_s": stage_seconds(),
     }
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -97,6 +140,9 @@ def main() -> None:
           f"({audio_s / cold:.0f}x real time) |")
     print(f"| peak RSS of the build | {result['peak_rss_mb']} MB | "
           f"{result['peak_rss_over_pcm']}x the routine's raw PCM ({result['pcm_mb']} MB) |")
+    print("\n| stage (one in-process build) | seconds |\n| --- | --- |")
+    for stage, seconds in result["stages_s"].items():  # type: ignore[attr-defined]
+        print(f"| {stage} | {seconds:.2f} |")
 
 
 if __name__ == "__main__":

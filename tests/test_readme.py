@@ -3,6 +3,7 @@ and exit-code tables must stay true."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from mutagen.id3 import ID3
+from PIL import Image
 
 from voiceguide.cli import app
 from voiceguide.errors import ExitCode
@@ -32,7 +35,7 @@ def test_quick_start_is_exactly_two_commands() -> None:
 @pytest.fixture
 def example_library(tmp_path: Path) -> Path:
     """The README's technique and routine examples as files of a scripts folder."""
-    technique, routine = code_blocks("yaml")
+    technique, routine, clinic = code_blocks("yaml")
     scripts = tmp_path / "scripts"
     (scripts / "techniques").mkdir(parents=True)
     (scripts / "routines").mkdir()
@@ -41,6 +44,8 @@ def example_library(tmp_path: Path) -> Path:
     for seed in (REPO / "scripts" / "techniques").glob("*.yaml"):
         (scripts / "techniques" / seed.name).write_text(seed.read_text())
     (scripts / "routines" / "homework.yaml").write_text(routine)
+    (scripts / "clinic.yaml").write_text(clinic)
+    Image.new("RGB", (1400, 1400), "teal").save(scripts / "cover.png")  # the one it names
     return scripts
 
 
@@ -70,7 +75,17 @@ def test_readme_technique_example_builds_with_the_real_voice(example_library: Pa
         "Reach your left hand to your right shoulder.")
     holds = [i["end_ms"] - i["start_ms"] for i in items if i.get("reason") == "hold"]
     assert holds == [20_000, 20_000]
-    assert (tmp_path / "out" / "shoulder-release" / "shoulder-release.mp3").stat().st_size > 0
+    audio = tmp_path / "out" / "shoulder-release" / "shoulder-release.mp3"
+    tags = ID3(audio)
+    assert str(tags["TPE1"]) == "Healing Hands"  # the README's clinic profile
+    assert Image.open(io.BytesIO(tags.getall("APIC")[0].data)).getpixel((5, 5)) == (0, 128, 128)
+
+
+OPTION_NAMES = {"out": "--out", "engine": "--engine", "voice": "--voice", "rate": "--rate",
+                "volume": "--volume", "jobs": "--jobs", "audio_format": "--format",
+                "bitrate": "--bitrate", "loudness": "--loudness", "true_peak": "--true-peak",
+                "step_chapters": "--step-chapters", "clinic": "--clinic",
+                "scripts": "--scripts"}
 
 
 def test_every_command_and_build_option_is_documented() -> None:
@@ -80,8 +95,9 @@ def test_every_command_and_build_option_is_documented() -> None:
         assert f"`voiceguide {name}" in README, name
     build = next(c for c in app.registered_commands if c.name == "build")
     assert build.callback is not None
-    for option in ("--out", "--engine", "--voice", "--rate", "--volume", "--jobs",
-                   "--scripts"):
+    for param in build.callback.__annotations__:
+        assert param in {"names", "return"} or param in OPTION_NAMES, param
+    for option in OPTION_NAMES.values():
         assert f"`{option}" in README, option
 
 
