@@ -65,7 +65,8 @@ class Loudness:
 
 
 def to_float(clip: Clip) -> np.ndarray:
-    return np.frombuffer(clip.pcm, dtype="<i2").astype(np.float64) / 32768.0
+    # float32: half the memory of float64, and far finer than 16-bit audio needs
+    return np.frombuffer(clip.pcm, dtype="<i2").astype(np.float32) / np.float32(32768.0)
 
 
 def to_clip(samples: np.ndarray, frame_rate: int) -> Clip:
