@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from voiceguide.engines.bundled import import_pydub
+from voiceguide.errors import SettingsError
 from voiceguide.model import (
     Clip,
     Cue,
@@ -22,7 +23,7 @@ from voiceguide.model import (
     TrackPlan,
     ms_to_samples,
 )
-from voiceguide.sounds import cue
+from voiceguide.sounds import DEFAULT_STYLE, cue
 
 DEFAULT_FRAME_RATE = 22050  # espeak-ng's rate; used when a track has no speech at all
 
@@ -48,7 +49,8 @@ def resample(clip: Clip, frame_rate: int) -> Clip:
     return Clip(bytes(seg.raw_data), frame_rate)
 
 
-def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int) -> Track:
+def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
+                   cue_style: str = DEFAULT_STYLE) -> Track:
     pieces: list[bytes] = []
     placed: list[Placed] = []
     position = 0
@@ -56,9 +58,17 @@ def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int) 
         if isinstance(item, Speech):
             pcm = resample(clips[item.text], frame_rate).pcm
         elif isinstance(item, Silence):
-            pcm = bytes(2 * ms_to_samples(item.ms, frame_rate))
+            samples = ms_to_samples(item.ms, frame_rate)
+            if item.after_speech and placed:  # a hold's countdown is inside the hold
+                samples -= placed[-1].end - placed[-1].start
+                if samples < 0:
+                    raise SettingsError(
+                        f"the countdown in the hold at {item.source.file}:{item.source.line}"
+                        " takes longer to say than the time left",
+                        "give the countdown more time (e.g. countdown: 10s)")
+            pcm = bytes(2 * samples)
         elif isinstance(item, Cue):
-            pcm = cue(item.name, frame_rate).pcm
+            pcm = cue(item.name, frame_rate, cue_style).pcm
         samples = len(pcm) // 2
         placed.append(Placed(item, position, position + samples))
         pieces.append(pcm)
@@ -66,9 +76,10 @@ def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int) 
     return Track(plan, Clip(b"".join(pieces), frame_rate), tuple(placed))
 
 
-def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip]) -> AssembledRoutine:
+def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip],
+                     cue_style: str = DEFAULT_STYLE) -> AssembledRoutine:
     frame_rate = frame_rate_of(clips)
-    tracks = tuple(assemble_track(t, clips, frame_rate) for t in plan.tracks)
+    tracks = tuple(assemble_track(t, clips, frame_rate, cue_style) for t in plan.tracks)
     track_clips = [t.clip for t in tracks]
     return AssembledRoutine(plan, tracks, join_clips(track_clips, frame_rate),
                             starts_of(track_clips))
@@ -86,3 +97,29 @@ def starts_of(clips: Sequence[Clip]) -> tuple[int, ...]:
         starts.append(position)
         position += clip.samples
     return tuple(starts)
+
+
+def planned_samples(plan: RoutinePlan, clips: Mapping[str, Clip], frame_rate: int,
+                    cue_style: str = DEFAULT_STYLE) -> int:
+    """The exact length a plan will assemble to, without building any audio (to fit a
+    routine to a length, or to say how long it is)."""
+    total = 0
+    for track in plan.tracks:
+        previous = 0
+        for item in track.items:
+            if isinstance(item, Speech):
+                length = resampled_length(clips[item.text], frame_rate)
+            elif isinstance(item, Silence):
+                length = ms_to_samples(item.ms, frame_rate) - (previous if item.after_speech
+                                                                else 0)
+            else:
+                length = cue(item.name, frame_rate, cue_style).samples
+            total += length
+            previous = length
+    return total
+
+
+def resampled_length(clip: Clip, frame_rate: int) -> int:
+    if clip.frame_rate == frame_rate:
+        return clip.samples
+    return resample(clip, frame_rate).samples

@@ -6,23 +6,31 @@ The CLI is a thin layer over these functions; tests call them directly.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from voiceguide import __version__
-from voiceguide.assemble import assemble_routine
+from voiceguide.assemble import (
+    AssembledRoutine,
+    assemble_routine,
+    frame_rate_of,
+    join_clips,
+    planned_samples,
+)
+from voiceguide.background import Bed, load_bed, mix_background, speech_spans
 from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
-from voiceguide.engines.base import VoiceSettings
+from voiceguide.engines.base import Engine, VoiceSettings
 from voiceguide.errors import SettingsError
 from voiceguide.export import Publishing, Written, write_routine
 from voiceguide.library import find_scripts, load_library, resolve
 from voiceguide.loudness import LoudnessTarget, normalize_routine
-from voiceguide.model import Library, Routine, RoutinePlan
-from voiceguide.plan import Pacing, plan_routine
+from voiceguide.model import Client, Clip, Library, Routine, RoutinePlan, Technique
+from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
 from voiceguide.render import render, utterances
+from voiceguide.sounds import DEFAULT_STYLE, check_style
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,9 @@ class BuildOptions:
     encoding: Encoding = field(default_factory=Encoding)
     loudness: LoudnessTarget = field(default_factory=LoudnessTarget)
     step_chapters: bool = False
+    cue_style: str = DEFAULT_STYLE
+    background: str | None = None  # a bed's name or a music file; None: silence
+    minutes: float | None = None  # fit each routine to about this many minutes
     out: Path = Path("output")
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
 
@@ -43,6 +54,16 @@ class Progress:
     started: Callable[[int, int], None] = lambda utterances, files: None
     spoke: Callable[[str], None] = lambda text: None
     wrote: Callable[[Path], None] = lambda path: None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One routine to build, with what it says around its techniques."""
+
+    routine: Routine
+    techniques: Mapping[str, Technique]
+    greeting: tuple[str, ...] = ()  # a client's "Hi Maria." and personal note
+    minutes: float | None = None
 
 
 def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
@@ -60,45 +81,169 @@ def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:
     return [default]
 
 
-def plans_for(library: Library, names: Sequence[str],
-              pacing: Pacing | None = None) -> list[RoutinePlan]:
-    return [plan_routine(r, library.techniques, pacing or Pacing())
+def client_job(library: Library, client: Client) -> Job:
+    """A client's personal routine: the clinic's intro, the chosen techniques with the
+    client's overrides, the clinic's outro."""
+    techniques = dict(library.techniques)
+    for tid, override in client.overrides:
+        techniques[tid] = personalize(techniques[tid], override)
+    titles = [library.techniques[t].title for t in client.techniques]
+    routine = Routine(id=client.id, title=client.title or f"{client.name}'s routine",
+                      summary=f"For {client.name}: {', '.join(titles)}.",
+                      techniques=client.techniques, intro=library.clinic.intro,
+                      outro=library.clinic.outro, file=client.file)
+    greeting = (f"Hi {client.name}.", *((client.note,) if client.note else ()))
+    return Job(routine, techniques, greeting, client.minutes)
+
+
+def jobs_for(library: Library, names: Sequence[str], client: Client | None = None,
+             minutes: float | None = None) -> list[Job]:
+    if client is not None:
+        job = client_job(library, client)
+        return [replace(job, minutes=minutes or job.minutes)]
+    return [Job(r, library.techniques, minutes=minutes)
             for r in routines_to_build(library, names)]
 
 
-def settings_json(options: BuildOptions, engine_version: str) -> dict[str, Any]:
+def framing(job: Job, library: Library, overview: str = "") -> Framing:
+    clinic = library.clinic
+    opening = (*job.greeting, *((overview,) if overview else ()),
+               *((clinic.safety,) if clinic.safety else ()))
+    return Framing(opening=opening, closing=(clinic.contact,) if clinic.contact else (),
+                   framing_ids=frozenset(t for t in (job.routine.intro, job.routine.outro)
+                                         if t))
+
+
+def plan_job(job: Job, library: Library, pacing: Pacing, overview: str = "") -> RoutinePlan:
+    return plan_routine(job.routine, job.techniques, pacing, framing(job, library, overview))
+
+
+def plans_for(library: Library, names: Sequence[str],
+              pacing: Pacing | None = None) -> list[RoutinePlan]:
+    """Plans as written (no fitting, no overview): for `show` and `list`."""
+    return [plan_job(job, library, pacing or Pacing()) for job in jobs_for(library, names)]
+
+
+def overview_text(job: Job, total_ms: int) -> str:
+    count = sum(1 for t in job.routine.track_ids()
+                if t not in (job.routine.intro, job.routine.outro))
+    minutes = max(round(total_ms / 60_000), 1)
+    things = "technique" if count == 1 else "techniques"
+    return f"Today: {count} {things}, about {minutes} minute{'s' * (minutes != 1)}."
+
+
+def fit_pacing(job: Job, library: Library, pacing: Pacing, length: Callable[
+        [RoutinePlan], int]) -> Pacing:
+    """The pacing that brings a routine closest to `job.minutes`: repeats between each
+    block's min and max, pauses scaled within PACE_BOUNDS; holds never change. Raises
+    SettingsError, with the reachable range, when the target is out of reach."""
+    assert job.minutes is not None
+    target = job.minutes * 60_000
+    best: tuple[float, float, Pacing] | None = None
+    shortest, longest = float("inf"), 0.0
+    for level in [i / 10 for i in range(11)]:
+        base = replace(pacing, repeat_level=level)
+        low = length(plan_job(job, library, replace(base, pace=PACE_BOUNDS[0])))
+        high = length(plan_job(job, library, replace(base, pace=PACE_BOUNDS[1])))
+        shortest, longest = min(shortest, low), max(longest, high)
+        # Length grows linearly with pace (pauses scale, nothing else does).
+        pace = PACE_BOUNDS[0] + (target - low) / max(high - low, 1) * (
+            PACE_BOUNDS[1] - PACE_BOUNDS[0])
+        pace = min(max(pace, PACE_BOUNDS[0]), PACE_BOUNDS[1])
+        candidate = replace(base, pace=round(pace, 3))
+        miss = abs(length(plan_job(job, library, candidate)) - target)
+        score = (miss, abs(pace - pacing.pace))
+        if best is None or score < best[:2]:
+            best = (*score, candidate)
+    assert best is not None
+    if best[0] > 0.05 * target:
+        raise SettingsError(
+            f"'{job.routine.id}' can't be made {job.minutes:g} minutes long: with these "
+            f"techniques it runs from {shortest / 60_000:.1f} to {longest / 60_000:.1f} "
+            "minutes (fewest to most repeats, pauses from half to double)",
+            "choose a length in that range, or change the techniques")
+    return best[2]
+
+
+def settings_json(options: BuildOptions, engine_version: str, pacing: Pacing
+                  ) -> dict[str, Any]:
     return {
         **asdict(options.voice),
         "engine_version": engine_version,
         "loudness_lufs": options.loudness.lufs,
         "true_peak_dbtp": options.loudness.true_peak_db,
-        "pacing": asdict(options.pacing),
+        "pacing": asdict(pacing),
+        "cues": options.cue_style,
+        "background": options.background,
         "voiceguide": __version__,
     }
 
 
+@dataclass(frozen=True)
+class _Planned:
+    plan: RoutinePlan
+    pacing: Pacing
+
+
+def _plan_all(jobs: list[Job], library: Library, options: BuildOptions, engine: Engine,
+              clips: dict[str, Clip], progress: Progress) -> list[_Planned]:
+    """Fit each job to its length, then say how long it is: both need the voice's real
+    lengths, so this runs with the engine open."""
+    planned = []
+    for job in jobs:
+        pacing = options.pacing
+
+        def length(plan: RoutinePlan) -> int:
+            rate = frame_rate_of(clips)
+            return planned_samples(plan, clips, rate, options.cue_style) * 1000 // rate
+
+        if job.minutes is not None:
+            pacing = fit_pacing(job, library, pacing, length)
+        overview = overview_text(job, length(plan_job(job, library, pacing)))
+        clips.update(render([overview], engine, progress.spoke))
+        planned.append(_Planned(plan_job(job, library, pacing, overview), pacing))
+    return planned
+
+
 def build(library: Library, names: Sequence[str] = (), options: BuildOptions | None = None,
-          progress: Progress | None = None) -> list[Written]:
-    """Build the named routines or techniques (none: the default routine). Nothing is
-    written until every clip has been synthesized and checked."""
+          progress: Progress | None = None, client: Client | None = None) -> list[Written]:
+    """Build the named routines or techniques (none: the default routine), or a client's
+    personal routine. Nothing is written until every clip has been synthesized and
+    checked."""
     options = options or BuildOptions()
     options.encoding.check()
     options.loudness.check()
+    check_style(options.cue_style)
     progress = progress or Progress()
-    plans = plans_for(library, names, options.pacing)
-    texts = utterances(plans)
-    files = sum(len(p.tracks) + (len(p.tracks) > 1) for p in plans)
+    jobs = jobs_for(library, names, client, options.minutes)
+    # Every sentence any pacing could say: repeats and pauses change, the words do not.
+    texts = utterances(plan_job(job, library, options.pacing) for job in jobs)
+    files = sum(len(j.routine.track_ids()) + (len(j.routine.track_ids()) > 1) for j in jobs)
     with make_engine(options.voice) as engine:
-        progress.started(len(texts), files)
+        progress.started(len(texts) + len(jobs), files)
         clips = render(texts, engine, progress.spoke)
-        settings = settings_json(options, engine.version())
+        planned = _plan_all(jobs, library, options, engine, clips, progress)
+        version = engine.version()
+    frame_rate = frame_rate_of(clips)
+    bed = load_bed(options.background, frame_rate) if options.background else None
     publishing = Publishing(options.encoding, library.clinic, options.step_chapters,
                             options.loudness)
     # Aim the PCM so that the file lands on target after the encoder's own fixed gain.
     pcm_target = options.loudness.shifted(-options.encoding.audio.encoder_gain_db)
     written = []
-    for plan in plans:
-        assembled = normalize_routine(assemble_routine(plan, clips), pcm_target, options.jobs)
+    for item in planned:
+        assembled = assemble_routine(item.plan, clips, options.cue_style)
+        if bed is not None:
+            assembled = _with_bed(assembled, bed)
+        assembled = normalize_routine(assembled, pcm_target, options.jobs)
+        settings = settings_json(options, version, item.pacing)
         written.append(write_routine(assembled, options.out, settings, publishing,
                                      options.jobs, progress.wrote))
     return written
+
+
+def _with_bed(assembled: AssembledRoutine, bed: Bed) -> AssembledRoutine:
+    """Background ambience under every track, ducked wherever the voice speaks."""
+    tracks = tuple(replace(t, clip=mix_background(t.clip, speech_spans(t.placed), bed))
+                   for t in assembled.tracks)
+    return replace(assembled, tracks=tracks, clip=join_clips([t.clip for t in tracks]))

@@ -17,15 +17,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.progress import Progress as Bars
 
 from voiceguide import __version__
+from voiceguide.background import BEDS
 from voiceguide.build import BuildOptions, Progress, build, open_library, plans_for
 from voiceguide.encode import FORMATS, Encoding
 from voiceguide.engines import engine_names, make_engine
 from voiceguide.engines.base import VoiceSettings
-from voiceguide.errors import ExitCode, ScriptError, VoiceguideError
-from voiceguide.library import find_scripts, shown_path, validate_files
+from voiceguide.errors import ExitCode, ScriptError, SettingsError, VoiceguideError
+from voiceguide.library import find_scripts, load_client, shown_path, validate_files
 from voiceguide.loudness import LoudnessTarget
 from voiceguide.model import Cue, Routine, Silence, Speech
-from voiceguide.plan import estimate_item_ms, estimate_ms, plan_routine
+from voiceguide.plan import Pacing, estimate_item_ms, estimate_ms, plan_routine
+from voiceguide.sounds import DEFAULT_STYLE, STYLES
 
 app = typer.Typer(
     help="Turn technique scripts into calm, timed, voice-guided audio (MP3).",
@@ -66,20 +68,43 @@ def _main(
         os.environ["VOICEGUIDE_DEBUG"] = "1"
 
 
+SLOW = {"rate": 120, "pace": 1.4}  # --slow: gentler speech, longer pauses, same holds
+
+
 @app.command("build")
 def build_command(
     names: Annotated[list[str] | None, typer.Argument(
         metavar="[ROUTINE_OR_TECHNIQUE]...",
         help="What to build [default: the default routine].")] = None,
+    client: Annotated[Path | None, typer.Option(
+        help="A client file: build that client's personal routine.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("output"),
     engine: Annotated[str, typer.Option(help=f"Speech engine: {', '.join(engine_names())}.")
                       ] = _DEFAULT_VOICE.engine,
-    voice: Annotated[str, typer.Option(help="Voice id (see `voiceguide voices`).")
-                     ] = _DEFAULT_VOICE.voice,
-    rate: Annotated[int, typer.Option(min=60, max=300, help="Speech rate, words per minute.")
-                    ] = _DEFAULT_VOICE.rate,
+    voice: Annotated[str | None, typer.Option(
+        help=f"Voice id (see `voiceguide voices`) [default: {_DEFAULT_VOICE.voice}].")
+                     ] = None,
+    rate: Annotated[int | None, typer.Option(
+        min=60, max=300, help=f"Speech rate, words per minute [default: "
+        f"{_DEFAULT_VOICE.rate}].")] = None,
     volume: Annotated[float, typer.Option(min=0.1, max=1.0, help="Voice volume, 0.1 to 1.")
                       ] = _DEFAULT_VOICE.volume,
+    pace: Annotated[float | None, typer.Option(
+        min=0.5, max=2.0, help="Scale the scripts' pauses (holds never change) "
+        "[default: 1].")] = None,
+    slow: Annotated[bool, typer.Option(
+        "--slow", help="A gentler preset: 120 wpm, pauses 1.4x longer, holds unchanged.")
+                    ] = False,
+    minutes: Annotated[float | None, typer.Option(
+        min=1, max=120, help="Fit each routine to about this many minutes.")] = None,
+    countdown: Annotated[int, typer.Option(
+        min=0, max=60, help="Say 'N more seconds' this many seconds before the end of "
+        "holds at least twice as long (0: only where a script asks).")] = 0,
+    cues: Annotated[str, typer.Option(
+        help=f"Sound style of bells and hold cues: {', '.join(STYLES)}.")] = DEFAULT_STYLE,
+    background: Annotated[str | None, typer.Option(
+        help=f"Background ambience under the voice: {', '.join(BEDS)}, or a music file.")
+                          ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")
                     ] = os.cpu_count() or 1,
     audio_format: Annotated[str, typer.Option(
@@ -96,14 +121,26 @@ def build_command(
         help="Clinic profile [default: clinic.yaml in the scripts folder].")] = None,
     scripts: ScriptsOption = None,
 ) -> None:
-    """Build routines (or single techniques) into tagged, loudness-normalized audio
-    tracks, a chaptered full-routine file, captions, a playlist and a manifest under
-    OUT/<routine-id>/."""
-    options = BuildOptions(voice=VoiceSettings(engine, voice, rate, volume),
-                           encoding=Encoding(audio_format, bitrate).check(),
-                           loudness=LoudnessTarget(loudness, true_peak).check(),
-                           step_chapters=step_chapters, out=out, jobs=jobs)
+    """Build routines (or single techniques, or a client's routine) into tagged,
+    loudness-normalized audio tracks, a chaptered full-routine file, captions, a playlist
+    and a manifest under OUT/<routine-id>/."""
     library = open_library(scripts, clinic)
+    person = load_client(client, library) if client else None
+    if person and names:
+        raise SettingsError("give either routine names or --client, not both")
+    # Precedence: the command line, then the client file, then --slow, then defaults.
+    preset = SLOW if slow else {}
+    chosen_rate = rate or (person and person.rate) or preset.get("rate") or \
+        _DEFAULT_VOICE.rate
+    chosen_pace = pace or (person and person.pace) or preset.get("pace") or 1.0
+    options = BuildOptions(
+        voice=VoiceSettings(engine, voice or (person and person.voice) or
+                            _DEFAULT_VOICE.voice, int(chosen_rate), volume),
+        pacing=Pacing(pace=float(chosen_pace), countdown_ms=countdown * 1000),
+        encoding=Encoding(audio_format, bitrate).check(),
+        loudness=LoudnessTarget(loudness, true_peak).check(),
+        step_chapters=step_chapters, cue_style=cues, background=background,
+        minutes=minutes, out=out, jobs=jobs)
     console = Console(stderr=True)
     with Bars(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
               transient=True, console=console, disable=not console.is_terminal) as bars:
@@ -116,7 +153,7 @@ def build_command(
 
         progress = Progress(started=started, spoke=lambda _: bars.advance(speak),
                             wrote=lambda _: bars.advance(encode))
-        written = build(library, names or [], options, progress)
+        written = build(library, names or [], options, progress, person)
     for result in written:
         typer.echo(f"Built {shown_path(result.folder)}/")
         for path in (*result.files, *result.others, result.manifest):

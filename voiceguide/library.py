@@ -13,8 +13,14 @@ from importlib import resources
 from pathlib import Path
 
 from voiceguide.errors import Problem, ScriptError, SettingsError
-from voiceguide.model import Clinic, Library, Routine, Source, Technique
-from voiceguide.parse import parse_clinic, parse_file, parse_routine, parse_technique
+from voiceguide.model import Client, Clinic, Library, Routine, Source, Technique
+from voiceguide.parse import (
+    parse_client,
+    parse_clinic,
+    parse_file,
+    parse_routine,
+    parse_technique,
+)
 
 SCRIPT_SUFFIXES = (".yaml", ".yml")
 CLINIC_FILE = "clinic.yaml"
@@ -89,9 +95,31 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
             clinic = parse_clinic(profile, shown_path(profile))
         except ScriptError as exc:
             problems.extend(exc.problems)
+    for name, ref in (("intro", clinic.intro), ("outro", clinic.outro)):
+        if ref and ref not in by_id:
+            problems.append(Problem(clinic.file, 0, 0, f"'{name}' names no technique: "
+                                    f"'{ref}'{_suggest(ref, by_id)}"))
     if problems:
         raise ScriptError(problems)
     return Library(str(root), by_id, {r.id: r for r in routines}, clinic)
+
+
+def load_client(path: Path, library: Library) -> Client:
+    """A client file, checked against the library: every technique it names exists, and
+    every override is for a chosen technique."""
+    client = parse_client(path, shown_path(path))
+    problems = [_at(source, f"no technique has the id '{tid}'{_suggest(tid, library.techniques)}")
+                for tid, source in zip(client.techniques, client.technique_sources, strict=True)
+                if tid not in library.techniques]
+    problems += [_at(source, f"'{tid}' is not one of this client's techniques "
+                     f"({', '.join(client.techniques)}): add it to 'techniques' or remove "
+                     "its override")
+                 for (tid, _), source in zip(client.overrides, client.override_sources,
+                                             strict=True)
+                 if tid not in client.techniques]
+    if problems:
+        raise ScriptError(problems)
+    return client
 
 
 def _at(source: Source, message: str) -> Problem:

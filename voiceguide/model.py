@@ -44,22 +44,30 @@ class Pause:
 
 @dataclass(frozen=True)
 class Hold:
-    """Spoken instruction, then exactly `ms` of stillness after the speech ends, then the
-    spoken release. Speech never counts toward the hold."""
+    """Spoken instruction, a soft start cue, exactly `ms` of stillness, a soft end cue,
+    then the spoken release. The instruction never counts toward the hold; a countdown
+    ("10 more seconds", said when `countdown_ms` remain) is spoken inside it."""
 
     say: str
     ms: int
     release: str
     source: Source = NO_SOURCE
+    countdown_ms: int | None = None  # None: the build's default; 0: never
 
 
 @dataclass(frozen=True)
 class Repeat:
-    """A block of steps done `times` times in a row."""
+    """A block of steps done `times` times in a row; fitting a routine to a length may
+    choose any count from `least` to `most`."""
 
     times: int
     steps: tuple[Step, ...]
     source: Source = NO_SOURCE
+    least: int = 0  # 0: same as times
+    most: int = 0  # 0: same as times
+
+    def bounds(self) -> tuple[int, int]:
+        return (self.least or self.times, self.most or self.times)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class Sides:
     switch: str
     steps: tuple[Step, ...]
     source: Source = NO_SOURCE
+    first_only: bool = False  # a client's routine may do one side only
 
 
 @dataclass(frozen=True)
@@ -127,7 +136,38 @@ class Clinic:
     contact: str = ""  # e.g. "Questions? Call us at 555 0100."
     cover: str | None = None  # the clinic's own cover image; None: one is drawn
     language: str = "en"  # of the narration, for tags (ISO 639-1)
+    safety: str = ""  # said at the start of every routine, e.g. "stop if anything hurts"
+    intro: str | None = None  # technique ids framing a client's personal routine
+    outro: str | None = None
     file: str = ""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A client's changes to one technique."""
+
+    repeats: int | None = None  # every repeat block does this many passes
+    hold_ms: int | None = None  # every hold lasts this long
+    side: str | None = None  # only this side of every sides block
+
+
+@dataclass(frozen=True)
+class Client:
+    """A personal routine: chosen techniques, in order, with the client's own settings."""
+
+    id: str
+    name: str
+    techniques: tuple[str, ...]
+    title: str = ""
+    note: str = ""  # read at the start, after the greeting
+    overrides: tuple[tuple[str, Override], ...] = ()
+    voice: str | None = None
+    rate: int | None = None
+    pace: float | None = None
+    minutes: float | None = None
+    file: str = ""
+    technique_sources: tuple[Source, ...] = ()  # where each chosen technique is named
+    override_sources: tuple[Source, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,7 +191,9 @@ class Library:
 # --------------------------------------------------------------------------- plan
 
 SilenceReason = Literal["pause", "hold", "gap"]
-CueName = Literal["chime"]
+# chime: a script's own `- chime`; bell: between techniques; closing: the end of a
+# routine; hold_start / hold_end: bracket the stillness of a hold.
+CueName = Literal["chime", "bell", "closing", "hold_start", "hold_end"]
 
 
 @dataclass(frozen=True)
@@ -167,6 +209,9 @@ class Silence:
     reason: SilenceReason
     source: Source = NO_SOURCE
     step: int = 0  # the top-level script step it comes from (1-based); 0: added
+    # The rest of a hold after a countdown: `ms` counts from the start of the speech
+    # before it, so the hold stays exact whatever the speech's length.
+    after_speech: bool = False
 
 
 @dataclass(frozen=True)

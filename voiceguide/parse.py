@@ -35,8 +35,10 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from voiceguide.errors import Problem, ScriptError
 from voiceguide.model import (
     Chime,
+    Client,
     Clinic,
     Hold,
+    Override,
     Pause,
     Repeat,
     Routine,
@@ -153,10 +155,28 @@ class ChimeStep(_Schema):
         return {} if data == "chime" else data
 
 
+def parse_countdown(value: object) -> int:
+    """`countdown: 10s` (say "10 more seconds" when 10 s remain) or `countdown: off`."""
+    if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return 0
+    return parse_duration(value)
+
+
+Countdown = Annotated[int, BeforeValidator(parse_countdown)]
+
+
 class HoldSpec(_Schema):
     say: Text
     for_: Duration = Field(alias="for")
     release: Text = DEFAULT_RELEASE
+    countdown: Countdown | None = None
+
+    @model_validator(mode="after")
+    def _countdown_inside(self) -> HoldSpec:
+        if self.countdown and self.countdown >= self.for_:
+            raise _fail("'countdown' must be shorter than the hold (e.g. 10s for a 30s "
+                        "hold), or off")
+        return self
 
 
 class HoldStep(_Schema):
@@ -165,7 +185,16 @@ class HoldStep(_Schema):
 
 class RepeatSpec(_Schema):
     times: int = Field(ge=1, le=MAX_REPEATS)
+    least: int | None = Field(None, alias="min", ge=1, le=MAX_REPEATS)
+    most: int | None = Field(None, alias="max", ge=1, le=MAX_REPEATS)
     steps: list[StepSchema] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _times_within_bounds(self) -> RepeatSpec:
+        if not (self.least or self.times) <= self.times <= (self.most or self.times):
+            raise _fail("'times' must lie between 'min' and 'max' (e.g. min: 2, times: 3, "
+                        "max: 5)")
+        return self
 
 
 class RepeatStep(_Schema):
@@ -257,6 +286,52 @@ class ClinicSchema(_Schema):
     contact: str = ""
     cover: str | None = None
     language: Annotated[str, BeforeValidator(check_language)] = "en"
+    safety: str = ""
+    intro: Id | None = None
+    outro: Id | None = None
+
+
+def check_side(value: object) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in (*SIDE_NAMES, "both"):
+        raise _fail("must be right, left or both")
+    return value.strip().lower()
+
+
+class OverrideSchema(_Schema):
+    repeats: int | None = Field(None, ge=1, le=MAX_REPEATS)
+    hold: Duration | None = None
+    sides: Annotated[str, BeforeValidator(check_side)] = "both"
+
+
+def check_rate(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 80 <= value <= 300:
+        raise _fail("must be words per minute, from 80 to 300 (140 is calm)")
+    return value
+
+
+def check_factor(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.5 <= value <= 2:
+        raise _fail("must be a factor from 0.5 to 2 (1 keeps the script's pauses)")
+    return float(value)
+
+
+def check_minutes(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 120:
+        raise _fail("must be a length in minutes, from 1 to 120")
+    return float(value)
+
+
+class ClientSchema(_Schema):
+    id: Id
+    name: Text
+    title: str = ""
+    techniques: list[Id] = Field(min_length=1)
+    note: str = ""
+    overrides: dict[str, OverrideSchema] = {}
+    voice: str | None = None
+    rate: Annotated[int, BeforeValidator(check_rate)] | None = None
+    pace: Annotated[float, BeforeValidator(check_factor)] | None = None
+    minutes: Annotated[float, BeforeValidator(check_minutes)] | None = None
 
 
 # How to fix a missing field, in the therapist's words.
@@ -269,7 +344,7 @@ _EXAMPLES: dict[str, str] = {
     "for": "for: 30s",
     "times": "times: 3",
     "techniques": "techniques: [neck, back]",
-    "name": "name: Healing Hands",
+    "name": "name: Maria",
 }
 
 # --------------------------------------------------------------------------- reading
@@ -570,11 +645,13 @@ class _Converter:
                 h = spec.hold
                 hat: Loc = (*at, "hold", "hold")
                 out.append(Hold(self.text(h.say, (*hat, "say"), in_sides), h.for_,
-                                self.text(h.release, (*hat, "release"), in_sides), src))
+                                self.text(h.release, (*hat, "release"), in_sides), src,
+                                h.countdown))
             elif isinstance(spec, RepeatStep):
                 inner = self.steps(spec.repeat.steps, node["repeat"]["steps"],
                                    (*at, "repeat", "repeat"), in_sides)
-                out.append(Repeat(spec.repeat.times, inner, src))
+                r = spec.repeat
+                out.append(Repeat(r.times, inner, src, r.least or 0, r.most or 0))
             elif isinstance(spec, SidesStep):
                 sat: Loc = (*at, "sides", "sides")
                 first, second = spec.sides.sides()
@@ -648,9 +725,41 @@ def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
             raise ScriptError([_Positions(doc).problem(("cover",), f"'cover': {problem}",
                                                        at_value=True)])
         cover = str(cover_path.resolve())
+    for field in ("contact", "safety"):
+        if _MARKUP.search(getattr(schema, field)):
+            raise ScriptError([_Positions(doc).problem((field,), f"'{field}' contains '<' "
+                                                       "or '>': the voice would read markup "
+                                                       "aloud", at_value=True)])
     return Clinic(name=schema.name, website=schema.website.strip(),
-                  contact=schema.contact.strip(), cover=cover, language=schema.language,
-                  file=doc.file)
+                  contact=" ".join(schema.contact.split()), cover=cover,
+                  language=schema.language, safety=" ".join(schema.safety.split()),
+                  intro=schema.intro, outro=schema.outro, file=doc.file)
+
+
+def parse_client(path: Path, shown: str | None = None) -> Client:
+    """A client's personal routine. Whether its techniques exist is checked against the
+    library (library.client_routine), which knows them."""
+    doc = _read(path, shown or str(path))
+    schema = _validate(doc, ClientSchema)
+    positions = _Positions(doc)
+    problems = [positions.problem(("note",), "'note' contains '<' or '>': the voice would "
+                                  "read markup aloud", at_value=True)
+                ] if _MARKUP.search(schema.note) else []
+    if problems:
+        raise ScriptError(problems)
+    overrides = tuple((tid, Override(o.repeats, o.hold,
+                                     None if o.sides == "both" else o.sides))
+                      for tid, o in schema.overrides.items())
+    return Client(
+        id=schema.id, name=schema.name, techniques=tuple(schema.techniques),
+        title=schema.title.strip(), note=" ".join(schema.note.split()), overrides=overrides,
+        voice=schema.voice, rate=schema.rate, pace=schema.pace, minutes=schema.minutes,
+        file=doc.file,
+        technique_sources=tuple(_at(doc, ("techniques", i))
+                                for i in range(len(schema.techniques))),
+        override_sources=tuple(Source(doc.file, *positions.find(("overrides", tid)))
+                               for tid, _ in overrides),
+    )
 
 
 def image_problem(path: Path) -> str | None:

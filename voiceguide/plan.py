@@ -1,4 +1,5 @@
-"""Model -> a flat timeline per track: repeats and sides expanded, gaps placed.
+"""Model -> a flat timeline per track: repeats and sides expanded, holds bracketed by
+cues, transitions between techniques, gaps placed.
 
 Pure: no I/O. Speech lengths are unknown until the voice renders them, so a plan holds
 only what the script fixes (the silences); `estimate_ms` guesses the rest for `list`
@@ -7,13 +8,14 @@ and `show`, and the assembler measures the truth.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from voiceguide.model import (
     Chime,
     Cue,
     Hold,
+    Override,
     Pause,
     PlanItem,
     Repeat,
@@ -28,53 +30,137 @@ from voiceguide.model import (
     TrackPlan,
 )
 
+PACE_BOUNDS = (0.5, 2.0)  # how far --pace and --minutes may stretch the script's pauses
+
 
 @dataclass(frozen=True)
 class Pacing:
-    """The silences the script doesn't spell out."""
+    """The timing the script doesn't spell out."""
 
     gap_ms: int = 700  # between two things said: a breath, so sentences don't run together
     lead_in_ms: int = 500  # before the first word of a track
     tail_ms: int = 2000  # after the last sound of a track, before the next one starts
+    settle_ms: int = 3000  # after a technique is announced, to get ready
+    pace: float = 1.0  # scales the script's pauses (never its holds)
+    countdown_ms: int = 0  # say "N more seconds" this long before the end of holds at
+    #                        least twice as long (0: only where a script asks for it)
+    repeat_level: float | None = None  # None: each repeat's `times`; 0..1: from its `min`
+    #                                    to its `max` (set by --minutes)
+
+    def pause(self, ms: int) -> int:
+        # Whole multiples of 20 ms are whole samples at 22,050 and 44,100 Hz.
+        return max(round(ms * self.pace / 20) * 20, 20)
+
+    def repeats(self, repeat: Repeat) -> int:
+        if self.repeat_level is None:
+            return repeat.times
+        least, most = repeat.bounds()
+        return round(least + self.repeat_level * (most - least))
+
+    def countdown(self, hold: Hold) -> int:
+        if hold.countdown_ms is not None:
+            return hold.countdown_ms
+        return self.countdown_ms if hold.ms >= 2 * self.countdown_ms > 0 else 0
+
+
+@dataclass(frozen=True)
+class Framing:
+    """What a routine says around its techniques."""
+
+    opening: tuple[str, ...] = ()  # said first: greeting, note, overview, safety note
+    closing: tuple[str, ...] = ()  # said last, before the closing bell: the contact line
+    transitions: bool = True  # bell, title and equipment before each technique
+    closing_bell: bool = True
+    framing_ids: frozenset[str] = field(default_factory=frozenset)  # intro/outro tracks
 
 
 CHIME_MS = 2500  # the chime's length, fixed by sounds.chime
 
 
 def plan_routine(routine: Routine, techniques: Mapping[str, Technique],
-                 pacing: Pacing = Pacing()) -> RoutinePlan:
-    tracks = tuple(plan_track(n, techniques[tid], pacing)
-                   for n, tid in enumerate(routine.track_ids(), 1))
-    return RoutinePlan(routine, tracks)
+                 pacing: Pacing = Pacing(), framing: Framing | None = None) -> RoutinePlan:
+    framing = framing or Framing(framing_ids=frozenset(
+        t for t in (routine.intro, routine.outro) if t))
+    ids = routine.track_ids()
+    tracks = []
+    for number, tid in enumerate(ids, 1):
+        technique = techniques[tid]
+        before: list[PlanItem] = []
+        after: list[PlanItem] = []
+        if number == 1:
+            before += [Speech(text) for text in framing.opening]
+        if framing.transitions and tid not in framing.framing_ids:
+            before += transition(technique, pacing)
+        if number == len(ids):
+            after += [Speech(text) for text in framing.closing]
+            if framing.closing_bell:
+                after.append(Cue("closing"))
+        tracks.append(plan_track(number, technique, pacing, before, after))
+    return RoutinePlan(routine, tuple(tracks))
 
 
-def plan_track(number: int, technique: Technique, pacing: Pacing = Pacing()) -> TrackPlan:
-    items = [replace(item, step=number) for number, step in enumerate(technique.steps, 1)
-             for item in _expand((step,), {})]
+def transition(technique: Technique, pacing: Pacing) -> list[PlanItem]:
+    """A bell, the technique's title, what to have ready, and a moment to get ready."""
+    items: list[PlanItem] = [Cue("bell"), Speech(f"{technique.title}.")]
+    if technique.equipment:
+        items.append(Speech(f"You'll need {_and_list(technique.equipment)}."))
+    items.append(Silence(pacing.pause(pacing.settle_ms), "pause"))
+    return items
+
+
+def _and_list(things: Sequence[str]) -> str:
+    if len(things) == 1:
+        return things[0]
+    return ", ".join(things[:-1]) + " and " + things[-1]
+
+
+def plan_track(number: int, technique: Technique, pacing: Pacing = Pacing(),
+               before: Sequence[PlanItem] = (), after: Sequence[PlanItem] = ()) -> TrackPlan:
+    items = [*before,
+             *(replace(item, step=n) for n, step in enumerate(technique.steps, 1)
+               for item in _expand((step,), {}, pacing)),
+             *after]
     return TrackPlan(number, technique, tuple(_with_gaps(items, pacing)))
 
 
-def _expand(steps: tuple[Step, ...], sides: dict[str, str]) -> Iterator[PlanItem]:
+def _expand(steps: tuple[Step, ...], sides: dict[str, str], pacing: Pacing
+            ) -> Iterator[PlanItem]:
     for step in steps:
         if isinstance(step, Say):
             yield Speech(_fill(step.text, sides), step.source)
         elif isinstance(step, Pause):
-            yield Silence(step.ms, "pause", step.source)
+            yield Silence(pacing.pause(step.ms), "pause", step.source)
         elif isinstance(step, Chime):
             yield Cue("chime", step.source)
         elif isinstance(step, Hold):
-            yield Speech(_fill(step.say, sides), step.source)
-            yield Silence(step.ms, "hold", step.source)
-            yield Speech(_fill(step.release, sides), step.source)
+            yield from _hold(step, sides, pacing)
         elif isinstance(step, Repeat):
-            for _ in range(step.times):
-                yield from _expand(step.steps, sides)
+            for _ in range(pacing.repeats(step)):
+                yield from _expand(step.steps, sides, pacing)
         elif isinstance(step, Sides):
             first = {"side": step.first, "other_side": step.second}
-            second = {"side": step.second, "other_side": step.first}
-            yield from _expand(step.steps, first)
-            yield Speech(_fill(step.switch, second), step.source)
-            yield from _expand(step.steps, second)
+            yield from _expand(step.steps, first, pacing)
+            if not step.first_only:
+                second = {"side": step.second, "other_side": step.first}
+                yield Speech(_fill(step.switch, second), step.source)
+                yield from _expand(step.steps, second, pacing)
+
+
+def _hold(hold: Hold, sides: dict[str, str], pacing: Pacing) -> Iterator[PlanItem]:
+    """Instruction, start cue, exactly `hold.ms` of stillness (a countdown said inside
+    it, if any), end cue, release."""
+    src = hold.source
+    yield Speech(_fill(hold.say, sides), src)
+    yield Cue("hold_start", src)
+    countdown = pacing.countdown(hold)
+    if countdown:
+        yield Silence(hold.ms - countdown, "hold", src)
+        yield Speech(f"{countdown // 1000} more seconds.", src)
+        yield Silence(countdown, "hold", src, after_speech=True)
+    else:
+        yield Silence(hold.ms, "hold", src)
+    yield Cue("hold_end", src)
+    yield Speech(_fill(hold.release, sides), src)
 
 
 def _fill(text: str, sides: dict[str, str]) -> str:
@@ -82,16 +168,53 @@ def _fill(text: str, sides: dict[str, str]) -> str:
     return text.format(**sides) if sides else text
 
 
+_HOLD_CUES = ("hold_start", "hold_end")
+
+
 def _with_gaps(items: list[PlanItem], pacing: Pacing) -> Iterator[PlanItem]:
+    """A breath between two sounds in a row, except around a hold's cues: they belong to
+    the words they follow or lead to."""
     yield Silence(pacing.lead_in_ms, "gap")
     previous: PlanItem | None = None
     for item in items:
         sounding = not isinstance(item, Silence)
-        if sounding and previous is not None and not isinstance(previous, Silence):
+        joined = (isinstance(item, Cue) and item.name in _HOLD_CUES) or (
+            isinstance(previous, Cue) and previous.name in _HOLD_CUES)
+        if sounding and previous is not None and not isinstance(previous, Silence) \
+                and not joined:
             yield Silence(pacing.gap_ms, "gap")
         yield item
         previous = item
     yield Silence(pacing.tail_ms, "gap")
+
+
+# --------------------------------------------------------------------------- clients
+
+
+def personalize(technique: Technique, override: Override) -> Technique:
+    """A client's changes: repeat counts, hold lengths, one side only."""
+    return replace(technique, steps=tuple(_override(s, override) for s in technique.steps))
+
+
+def _override(step: Step, override: Override) -> Step:
+    if isinstance(step, Hold) and override.hold_ms:
+        countdown = step.countdown_ms
+        if countdown and countdown >= override.hold_ms:
+            countdown = 0  # the countdown no longer fits inside the shorter hold
+        return replace(step, ms=override.hold_ms, countdown_ms=countdown)
+    if isinstance(step, Repeat):
+        steps = tuple(_override(s, override) for s in step.steps)
+        if override.repeats:
+            return replace(step, times=override.repeats, least=0, most=0, steps=steps)
+        return replace(step, steps=steps)
+    if isinstance(step, Sides):
+        steps = tuple(_override(s, override) for s in step.steps)
+        if override.side in (step.first, step.second):
+            other = step.second if override.side == step.first else step.first
+            return replace(step, first=override.side, second=other, steps=steps,
+                           first_only=True)
+        return replace(step, steps=steps)
+    return step
 
 
 # --------------------------------------------------------------------------- estimates

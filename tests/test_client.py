@@ -1,0 +1,108 @@
+"""Personal routines: client files, their checks, and what the plan makes of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Writer
+
+from voiceguide.build import client_job, framing, plan_job
+from voiceguide.errors import ScriptError
+from voiceguide.library import load_client, load_library
+from voiceguide.model import Cue, Silence, Speech
+from voiceguide.plan import Pacing
+
+CLIENT = """\
+id: maria
+name: Maria
+techniques: [neck]
+note: Go gently on the left.
+overrides:
+  neck:
+    repeats: 3
+    hold: 5s
+    sides: left
+"""
+
+
+def said(plan_items: object) -> list[str]:
+    return [i.text for i in plan_items if isinstance(i, Speech)]  # type: ignore[attr-defined]
+
+
+def test_client_routine_greets_and_follows_the_chosen_techniques(write: Writer,
+                                                                 scripts: Path) -> None:
+    write("clinic.yaml", "name: Healing Hands\nsafety: Stop if anything hurts.\n"
+          "contact: Call us.\nintro: hello\n")
+    path = write("maria.yaml", CLIENT)
+    library = load_library(scripts)
+    job = client_job(library, load_client(path, library))
+    plan = plan_job(job, library, Pacing(), overview="Today: 1 technique, about 1 minute.")
+    assert [t.id for t in plan.tracks] == ["hello", "neck"]  # the clinic's intro first
+    first = said(plan.tracks[0].items)
+    assert first[:4] == ["Hi Maria.", "Go gently on the left.",
+                         "Today: 1 technique, about 1 minute.", "Stop if anything hurts."]
+    neck = plan.tracks[1].items
+    spoken = said(neck)
+    assert spoken.count("Slide your fingers.") == 3  # repeats overridden
+    # One side only: the left, and no switch cue.
+    assert "Put your left arm across, toward your right shoulder." in spoken
+    assert not any("right arm" in s or "Now the same" in s for s in spoken)
+    holds = [i.ms for i in neck if isinstance(i, Silence) and i.reason == "hold"]
+    assert holds == [5000]
+    assert spoken[-1] == "Call us."  # the contact line, then the closing bell
+    assert isinstance(neck[-2], Cue) and neck[-2].name == "closing"
+    assert framing(job, library).framing_ids == frozenset({"hello"})
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (CLIENT.replace("techniques: [neck]", "techniques: [nekc]").split("overrides")[0],
+     "maria.yaml:3:14: no technique has the id 'nekc' (did you mean 'neck'?)"),
+    (CLIENT.replace("hold: 5s", "hold: -5s"),
+     "maria.yaml:8:11: 'hold': a duration can't be negative ('-5s'); write e.g. 5s"),
+    (CLIENT.replace("hold: 5s", "hold: 11m"),
+     "maria.yaml:8:11: 'hold': '11m' is too long: at most 10m (check for a typo, or split "
+     "it)"),
+    (CLIENT.replace("sides: left", "sides: up"),
+     "maria.yaml:9:12: 'sides' must be right, left or both"),
+    (CLIENT.replace("  neck:\n", "  back:\n"),
+     "maria.yaml:6:3: 'back' is not one of this client's techniques (neck): add it to "
+     "'techniques' or remove its override"),
+    (CLIENT + "pace: 3\n", "maria.yaml:10:7: 'pace' must be a factor from 0.5 to 2 (1 keeps "
+     "the script's pauses)"),
+    (CLIENT.replace("name: Maria\n", ""),
+     "maria.yaml:1:1: missing required field 'name' (add a line 'name: Maria')"),
+])
+def test_bad_client_files(write: Writer, scripts: Path, text: str, expected: str) -> None:
+    path = write("maria.yaml", text)
+    with pytest.raises(ScriptError) as caught:
+        load_client(path, load_library(scripts))
+    assert [p.location().split("/")[-1] + ": " + p.message for p in caught.value.problems
+            ] == [expected]
+
+
+def test_countdown_longer_than_its_hold_is_refused(write: Writer) -> None:
+    path = write("techniques/neck.yaml", "id: neck\ntitle: T\nsummary: S\nsteps:\n"
+                 "  - hold: {say: Hold., for: 10s, countdown: 10s}\n")
+    with pytest.raises(ScriptError) as caught:
+        load_library(path.parent.parent)
+    assert [p.message for p in caught.value.problems if "neck.yaml" in p.file] == [(
+        "'hold': 'countdown' must be shorter than the hold (e.g. 10s for a 30s hold), or off")]
+
+
+def test_repeat_bounds_must_hold_times(write: Writer) -> None:
+    path = write("techniques/neck.yaml", "id: neck\ntitle: T\nsummary: S\nsteps:\n"
+                 "  - repeat: {times: 5, min: 1, max: 3, steps: [say: Hi]}\n")
+    with pytest.raises(ScriptError) as caught:
+        load_library(path.parent.parent)
+    assert [p.message for p in caught.value.problems if "neck.yaml" in p.file] == [(
+        "'repeat': 'times' must lie between 'min' and 'max' (e.g. min: 2, times: 3, max: 5)")]
+
+
+def test_shipped_example_client_loads() -> None:
+    from conftest import REPO
+
+    library = load_library(REPO / "scripts")
+    client = load_client(REPO / "clients" / "maria.yaml", library)
+    assert (client.name, client.techniques, client.minutes) == ("Maria", ("neck", "back"),
+                                                                10.0)
