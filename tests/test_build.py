@@ -51,9 +51,15 @@ def test_manifest_describes_every_item(scripts: Path, tmp_path: Path) -> None:
     assert neck["start_ms"] == manifest["tracks"][0]["duration_ms"]
     kinds = [(i["kind"], i.get("reason") or i.get("text") or i.get("cue"))
              for i in neck["items"]]
-    assert kinds[:6] == [("silence", "gap"), ("speech", "Sit tall."), ("silence", "pause"),
-                         ("cue", "chime"), ("silence", "gap"), ("speech", "Press and hold.")]
-    hold = neck["items"][6]
+    assert kinds[:8] == [("silence", "gap"), ("cue", "bell"), ("silence", "gap"),
+                         ("speech", "Relieve Tension in the Neck."), ("silence", "gap"),
+                         ("speech", "You'll need a chair."), ("silence", "pause"),
+                         ("speech", "Sit tall.")]
+    at = kinds.index(("speech", "Press and hold."))
+    assert kinds[at:at + 5] == [("speech", "Press and hold."), ("cue", "hold_start"),
+                                ("silence", "hold"), ("cue", "hold_end"),
+                                ("speech", "And release.")]
+    hold = neck["items"][at + 2]
     assert (hold["reason"], hold["end_ms"] - hold["start_ms"]) == ("hold", 3000)
     assert hold["source"] == "techniques/neck.yaml:9"
     assert manifest["settings"]["engine"] == "tone"

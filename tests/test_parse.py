@@ -70,7 +70,7 @@ BAD_STEPS = [
     ("  - say: Turn to your {side}", "neck.yaml:6:10: 'say' uses {side} outside a 'sides' "
      "block (only steps inside 'sides:' know which side is meant)"),
     ("  - hold:\n      say: Hold.\n      fro: 30s", "neck.yaml:8:7: unknown field 'fro' (did you "
-     "mean 'for'? allowed: say, for, release)"),
+     "mean 'for'? allowed: say, for, release, countdown)"),
     ("  - repeat:\n      times: 0\n      steps: [say: Hi]",
      "neck.yaml:7:14: 'times' must be a whole number from 1 to 20"),
 ]

@@ -85,12 +85,14 @@ OPTION_NAMES = {"out": "--out", "engine": "--engine", "voice": "--voice", "rate"
                 "volume": "--volume", "jobs": "--jobs", "audio_format": "--format",
                 "bitrate": "--bitrate", "loudness": "--loudness", "true_peak": "--true-peak",
                 "step_chapters": "--step-chapters", "clinic": "--clinic",
-                "scripts": "--scripts"}
+                "scripts": "--scripts", "client": "--client", "pace": "--pace",
+                "slow": "--slow", "minutes": "--minutes", "countdown": "--countdown",
+                "cues": "--cues", "background": "--background"}
 
 
 def test_every_command_and_build_option_is_documented() -> None:
     commands = [c.name for c in app.registered_commands]
-    assert sorted(commands) == ["build", "list", "show", "validate", "voices"]
+    assert sorted(commands) == ["build", "list", "say", "show", "validate", "voices"]
     for name in commands:
         assert f"`voiceguide {name}" in README, name
     build = next(c for c in app.registered_commands if c.name == "build")

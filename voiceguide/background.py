@@ -110,7 +110,7 @@ def make_loop(samples: np.ndarray, frame_rate: int,
         return x.copy()
     loop = x[fade:].copy()
     theta = (np.arange(fade, dtype=np.float32) + 0.5) * np.float32(np.pi / 2 / fade)
-    loop = x.copy()
+    loop[-fade:] = x[-fade:] * np.cos(theta) + x[:fade] * np.sin(theta)
     return loop
 
 

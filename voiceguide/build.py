@@ -25,7 +25,8 @@ from voiceguide.engines import make_engine
 from voiceguide.engines.base import Engine, VoiceSettings
 from voiceguide.errors import SettingsError
 from voiceguide.export import Publishing, Written, write_routine
-from voiceguide.library import find_scripts, load_library, resolve
+from voiceguide.lexicon import Lexicon, load_lexicon
+from voiceguide.library import find_scripts, load_library, resolve, shown_path
 from voiceguide.loudness import LoudnessTarget, normalize_routine
 from voiceguide.model import Client, Clip, Library, Routine, RoutinePlan, Technique
 from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
@@ -66,8 +67,19 @@ class Job:
     minutes: float | None = None
 
 
+LEXICON_FILE = "lexicon.yaml"
+
+
 def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
     return load_library(find_scripts(scripts), clinic)
+
+
+def lexicon_for(library: Library) -> Lexicon:
+    """The shipped lexicon of the clinic's language, with the clinic's own
+    scripts/lexicon.yaml over it."""
+    extra = Path(library.root) / LEXICON_FILE
+    return load_lexicon(library.clinic.language, extra if extra.is_file() else None,
+                        shown_path(extra))
 
 
 def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:
@@ -186,7 +198,8 @@ class _Planned:
 
 
 def _plan_all(jobs: list[Job], library: Library, options: BuildOptions, engine: Engine,
-              clips: dict[str, Clip], progress: Progress) -> list[_Planned]:
+              clips: dict[str, Clip], progress: Progress, lexicon: Lexicon
+              ) -> list[_Planned]:
     """Fit each job to its length, then say how long it is: both need the voice's real
     lengths, so this runs with the engine open."""
     planned = []
@@ -200,7 +213,7 @@ def _plan_all(jobs: list[Job], library: Library, options: BuildOptions, engine: 
         if job.minutes is not None:
             pacing = fit_pacing(job, library, pacing, length)
         overview = overview_text(job, length(plan_job(job, library, pacing)))
-        clips.update(render([overview], engine, progress.spoke))
+        clips.update(render([overview], engine, progress.spoke, lexicon))
         planned.append(_Planned(plan_job(job, library, pacing, overview), pacing))
     return planned
 
@@ -214,6 +227,7 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     options.encoding.check()
     options.loudness.check()
     check_style(options.cue_style)
+    lexicon = lexicon_for(library)
     progress = progress or Progress()
     jobs = jobs_for(library, names, client, options.minutes)
     # Every sentence any pacing could say: repeats and pauses change, the words do not.
@@ -221,8 +235,8 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     files = sum(len(j.routine.track_ids()) + (len(j.routine.track_ids()) > 1) for j in jobs)
     with make_engine(options.voice) as engine:
         progress.started(len(texts) + len(jobs), files)
-        clips = render(texts, engine, progress.spoke)
-        planned = _plan_all(jobs, library, options, engine, clips, progress)
+        clips = render(texts, engine, progress.spoke, lexicon)
+        planned = _plan_all(jobs, library, options, engine, clips, progress, lexicon)
         version = engine.version()
     frame_rate = frame_rate_of(clips)
     bed = load_bed(options.background, frame_rate) if options.background else None
@@ -236,7 +250,8 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
         if bed is not None:
             assembled = _with_bed(assembled, bed)
         assembled = normalize_routine(assembled, pcm_target, options.jobs)
-        settings = settings_json(options, version, item.pacing)
+        settings = {**settings_json(options, version, item.pacing),
+                    "lexicon": {"files": list(lexicon.files), "digest": lexicon.digest()}}
         written.append(write_routine(assembled, options.out, settings, publishing,
                                      options.jobs, progress.wrote))
     return written

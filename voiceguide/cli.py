@@ -18,15 +18,24 @@ from rich.progress import Progress as Bars
 
 from voiceguide import __version__
 from voiceguide.background import BEDS
-from voiceguide.build import BuildOptions, Progress, build, open_library, plans_for
+from voiceguide.build import (
+    BuildOptions,
+    Progress,
+    build,
+    lexicon_for,
+    open_library,
+    plans_for,
+)
 from voiceguide.encode import FORMATS, Encoding
 from voiceguide.engines import engine_names, make_engine
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import ExitCode, ScriptError, SettingsError, VoiceguideError
+from voiceguide.lexicon import phonemes
 from voiceguide.library import find_scripts, load_client, shown_path, validate_files
 from voiceguide.loudness import LoudnessTarget
 from voiceguide.model import Cue, Routine, Silence, Speech
 from voiceguide.plan import Pacing, estimate_item_ms, estimate_ms, plan_routine
+from voiceguide.say import say_to_file
 from voiceguide.sounds import DEFAULT_STYLE, STYLES
 
 app = typer.Typer(
@@ -220,8 +229,33 @@ def validate_command(
         typer.echo(f"OK: {len(checked)} file(s) checked, no problems.")
         return
     library = open_library(scripts)
+    lexicon_for(library)
     typer.echo(f"OK: {len(library.techniques)} techniques and {len(library.routines)} "
                f"routines in {shown_path(find_scripts(scripts))}, no problems.")
+
+
+@app.command("say")
+def say_command(
+    text: Annotated[str, typer.Argument(help="The words to say, in quotes.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The audio file to write "
+                                      "(its ending picks the format).")] = Path("say.mp3"),
+    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT_VOICE.engine,
+    voice: Annotated[str, typer.Option(help="Voice id.")] = _DEFAULT_VOICE.voice,
+    rate: Annotated[int, typer.Option(min=60, max=300, help="Speech rate (wpm).")
+                    ] = _DEFAULT_VOICE.rate,
+    show_phonemes: Annotated[bool, typer.Option(
+        "--phonemes", help="Also print how espeak-ng reads it (IPA).")] = False,
+    scripts: ScriptsOption = None,
+) -> None:
+    """Say one line into an audio file, with the lexicon's respellings: hear how a word
+    sounds before putting it in a script."""
+    lexicon = lexicon_for(open_library(scripts))
+    said = say_to_file(text, VoiceSettings(engine, voice, rate), lexicon, out)
+    if said.spoken != " ".join(text.split()):
+        typer.echo(f"Said as: {said.spoken}")
+    if show_phonemes:
+        typer.echo(f"Phonemes: {phonemes(said.spoken)}")
+    typer.echo(f"Wrote {shown_path(said.path)} ({said.ms / 1000:.1f} s)")
 
 
 @app.command("voices")

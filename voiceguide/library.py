@@ -7,7 +7,6 @@ reported, so a therapist fixes the whole library in one pass.
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -48,10 +47,11 @@ def find_scripts(explicit: Path | None = None, cwd: Path | None = None) -> Path:
 
 def shown_path(path: Path) -> str:
     """A path as the user should see it: relative to the current folder when inside it."""
+    absolute = Path(path).absolute()
     try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:  # elsewhere: the full path says more than ../../..
+        return str(absolute)
 
 
 def _script_files(folder: Path) -> list[Path]:

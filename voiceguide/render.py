@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from voiceguide.engines.base import Engine
+from voiceguide.lexicon import Lexicon
 from voiceguide.model import Clip, RoutinePlan, Speech
 from voiceguide.pcm import trim
 
@@ -27,12 +28,14 @@ def utterances(plans: Iterable[RoutinePlan]) -> list[str]:
     return list(seen)
 
 
-def render(texts: Iterable[str], engine: Engine,
-           progress: Progress | None = None) -> dict[str, Clip]:
-    """Synthesize each text with the engine (which checks every clip) and trim it."""
+def render(texts: Iterable[str], engine: Engine, progress: Progress | None = None,
+           lexicon: Lexicon | None = None) -> dict[str, Clip]:
+    """Synthesize each text with the engine (which checks every clip) and trim it. The
+    voice is given the text after the lexicon's respellings; clips stay keyed by the
+    script's own words, which captions and the manifest show."""
     clips: dict[str, Clip] = {}
     for text in texts:
-        clips[text] = trim(engine.synthesize(text))
+        clips[text] = trim(engine.synthesize(lexicon.apply(text) if lexicon else text))
         if progress:
             progress(text)
     return clips
