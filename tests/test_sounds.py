@@ -181,8 +181,9 @@ def tone_track(spans_s: list[tuple[float, float]], seconds: float, amplitude: fl
 
 def bed_part(mixed: Clip, track: Clip) -> np.ndarray:
     """What the mix added: exact, since nothing is normalized yet."""
-    return (np.frombuffer(mixed.pcm, dtype="<i2").astype(np.float64)
-            - np.frombuffer(track.pcm, dtype="<i2"))
+    part: np.ndarray = (np.frombuffer(mixed.pcm, dtype="<i2").astype(np.float64)
+                        - np.frombuffer(track.pcm, dtype="<i2"))
+    return part
 
 
 def gain_db(part: np.ndarray, bed: Bed, start_s: float, end_s: float) -> float:

@@ -42,11 +42,11 @@ from voiceguide.engines.bundled import ffmpeg_exe
 from voiceguide.engines.check import closest
 from voiceguide.errors import SettingsError
 from voiceguide.model import Clip, Placed, Speech
+from voiceguide.sounds import REFERENCE_VOICE_LUFS
 
 BEDS: tuple[str, ...] = ("rain", "surf", "drone")
 LOOP_S = 60  # generated loops: long enough that no pattern is noticed repeating
 BED_LUFS = -30.0  # the level every Bed is stored at (only the relative level matters)
-REFERENCE_VOICE_LUFS = -21.0  # espeak-ng's level; used when a track has nothing to measure
 DEFAULT_LEVEL_DB = -18.0  # the bed in pauses, relative to the voice (LU); see above
 DEFAULT_DUCK_DB = 12.0  # how much lower the bed is while the voice speaks
 LEVEL_RANGE = (-40.0, -6.0)  # accepted level_db
@@ -172,7 +172,7 @@ def mix_background(track_clip: Clip, speech_spans: Sequence[tuple[int, int]], be
                    level_db: float = DEFAULT_LEVEL_DB, duck_db: float = DEFAULT_DUCK_DB
                    ) -> Clip:
     """`track_clip` with `bed` under it: bed sample i is bed.samples[i % len], at
-    `level_db` LU under the track's loudness, `duck_db` lower during `speech_spans`
+    `level_db` LU relative to the track's loudness, `duck_db` lower during `speech_spans`
     (look-ahead ramps, see ATTACK_MS / RELEASE_MS / MERGE_GAP_MS), faded in over the first
     and out over the last FADE_MS (at most half the track each). The layout is unchanged:
     same length, silences now carry only the bed. Never clips: if voice peak plus bed peak

@@ -29,6 +29,7 @@ from voiceguide.model import (
     Technique,
     TrackPlan,
 )
+from voiceguide.sounds import cue_ms
 
 PACE_BOUNDS = (0.5, 2.0)  # how far --pace and --minutes may stretch the script's pauses
 
@@ -72,9 +73,6 @@ class Framing:
     transitions: bool = True  # bell, title and equipment before each technique
     closing_bell: bool = True
     framing_ids: frozenset[str] = field(default_factory=frozenset)  # intro/outro tracks
-
-
-CHIME_MS = 2500  # the chime's length, fixed by sounds.chime
 
 
 def plan_routine(routine: Routine, techniques: Mapping[str, Technique],
@@ -225,7 +223,7 @@ def estimate_item_ms(item: PlanItem, rate_wpm: int) -> int:
     if isinstance(item, Silence):
         return item.ms
     if isinstance(item, Cue):
-        return CHIME_MS
+        return cue_ms(item.name)
     words = len(item.text.split())
     return round(words * 60_000 / rate_wpm) + 250
 

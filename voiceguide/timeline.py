@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import webvtt
 
 from voiceguide.assemble import AssembledRoutine
-from voiceguide.model import Chapter, Silence, Speech, Track, clock, samples_to_ms
+from voiceguide.model import Chapter, Cue, Speech, Track, clock, samples_to_ms
 
 CHAPTER_TITLE_CHARS = 60
 
@@ -63,18 +63,24 @@ def _shorten(text: str) -> str:
 
 
 def caption_lines(track: Track, offset_ms: int = 0) -> list[Line]:
-    """A caption per utterance, and one per hold so the client sees the timer."""
+    """A caption per utterance, and one per hold, from its start cue to its end cue, so
+    the client sees the timer (a countdown said inside the hold gets its own caption)."""
     rate = track.clip.frame_rate
     lines = []
+    hold_from: int | None = None
     for placed in track.placed:
         start = offset_ms + samples_to_ms(placed.start, rate)
         end = offset_ms + samples_to_ms(placed.end, rate)
         item = placed.item
         if isinstance(item, Speech):
             lines.append(Line(start, end, item.text))
-        elif isinstance(item, Silence) and item.reason == "hold":
-            lines.append(Line(start, end, f"Hold - {item.ms / 1000:g} s"))
-    return lines
+        elif isinstance(item, Cue) and item.name == "hold_start":
+            hold_from = end
+        elif isinstance(item, Cue) and item.name == "hold_end" and hold_from is not None:
+            seconds = round((start - hold_from) / 1000, 1)
+            lines.append(Line(hold_from, start, f"Hold - {seconds:g} s"))
+            hold_from = None
+    return sorted(lines, key=lambda line: (line.start_ms, line.end_ms))
 
 
 def routine_caption_lines(assembled: AssembledRoutine) -> list[Line]:
