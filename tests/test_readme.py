@@ -35,7 +35,7 @@ def test_quick_start_is_exactly_two_commands() -> None:
 @pytest.fixture
 def example_library(tmp_path: Path) -> Path:
     """The README's technique and routine examples as files of a scripts folder."""
-    technique, routine, clinic = code_blocks("yaml")
+    technique, routine, clinic, _client, _lexicon = code_blocks("yaml")
     scripts = tmp_path / "scripts"
     (scripts / "techniques").mkdir(parents=True)
     (scripts / "routines").mkdir()
@@ -73,8 +73,10 @@ def test_readme_technique_example_builds_with_the_real_voice(example_library: Pa
     assert "Now the same on your left side." in said
     assert said.index("Now the same on your left side.") < said.index(
         "Reach your left hand to your right shoulder.")
-    holds = [i["end_ms"] - i["start_ms"] for i in items if i.get("reason") == "hold"]
-    assert holds == [20_000, 20_000]
+    starts = [i["end_ms"] for i in items if i.get("cue") == "hold_start"]
+    ends = [i["start_ms"] for i in items if i.get("cue") == "hold_end"]
+    assert [e - s for s, e in zip(starts, ends, strict=True)] == [20_000, 20_000]
+    assert said.count("10 more seconds.") == 2
     audio = tmp_path / "out" / "shoulder-release" / "shoulder-release.mp3"
     tags = ID3(audio)
     assert str(tags["TPE1"]) == "Healing Hands"  # the README's clinic profile
@@ -107,3 +109,17 @@ def test_exit_codes_table_matches_the_code() -> None:
     table = README.split("Exit codes:", 1)[1]
     rows = re.findall(r"^\| (\d) \| ", table, flags=re.M)
     assert [int(r) for r in rows] == [int(c) for c in ExitCode]
+
+
+def test_readme_client_example_is_the_shipped_one() -> None:
+    assert code_blocks("yaml")[3] == (REPO / "clients" / "maria.yaml").read_text()
+
+
+def test_readme_lexicon_example_loads(tmp_path: Path) -> None:
+    from voiceguide.lexicon import load_lexicon
+
+    path = tmp_path / "lexicon.yaml"
+    path.write_text(code_blocks("yaml")[4])
+    lexicon = load_lexicon("en", path)
+    assert lexicon.apply("Close the door, find the masseter.") == (
+        "Cloze the door, find the miseeter.")
