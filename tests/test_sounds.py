@@ -22,11 +22,11 @@ from voiceguide.background import (
     Bed,
     load_bed,
     mix_background,
-    program_lufs,
     speech_spans,
 )
 from voiceguide.engines.bundled import ffmpeg_exe
 from voiceguide.errors import SettingsError
+from voiceguide.loudness import program_lufs
 from voiceguide.model import Clip, Cue, CueName, Placed, Silence, Speech
 from voiceguide.sounds import (
     CUE_NAMES,

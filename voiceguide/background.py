@@ -35,12 +35,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from pyloudnorm.iirfilter import IIRfilter
-from scipy.signal import sosfilt
 
 from voiceguide.engines.bundled import ffmpeg_exe
 from voiceguide.engines.check import closest
 from voiceguide.errors import SettingsError
+from voiceguide.loudness import program_lufs
 from voiceguide.model import Clip, Placed, Speech
 from voiceguide.sounds import REFERENCE_VOICE_LUFS
 
@@ -241,48 +240,6 @@ def _apply_fades(gain: np.ndarray, start: int, n: int, fade: int) -> None:
         first = max(start, n - fade)
         k = np.arange(first - (n - fade) + 1, stop - (n - fade) + 1, dtype=np.float32)
         gain[first - start:] *= np.cos(k * np.float32(np.pi / 2 / fade)) ** 2
-
-
-# --------------------------------------------------------------------------- loudness
-
-
-@lru_cache(maxsize=8)
-def _k_weighting(rate: int) -> np.ndarray:
-    """BS.1770's K-weighting (the same two biquads pyloudnorm uses) as second-order
-    sections, so long signals can be filtered chunk by chunk."""
-    stages = (IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, rate, "high_shelf"),
-              IIRfilter(0.0, 0.5, 38.0, rate, "high_pass"))
-    return np.array([np.concatenate([s.b, s.a]) / s.a[0] for s in stages])
-
-
-def program_lufs(samples: np.ndarray, frame_rate: int) -> float:
-    """BS.1770-4 integrated loudness of mono `samples` (int16, or floats in -1..1), the
-    way pyloudnorm measures it (400 ms blocks every 100 ms, -70 LUFS absolute and -10 LU
-    relative gates), but in chunks: memory stays flat however long the track. -inf for
-    silence or less than one block."""
-    sos = _k_weighting(frame_rate)
-    hop = round(0.1 * frame_rate)
-    scale = 1 / 32768 if np.issubdtype(samples.dtype, np.integer) else 1.0
-    state = np.zeros((sos.shape[0], 2))
-    energies: list[np.ndarray] = []
-    chunk = hop * 100
-    for start in range(0, samples.size - hop + 1, chunk):
-        piece = samples[start:start + chunk].astype(np.float32) * np.float32(scale)
-        filtered, state = sosfilt(sos, piece, zi=state)
-        whole = filtered.size // hop * hop
-        energies.append(np.square(filtered[:whole]).reshape(-1, hop).sum(axis=1))
-    quarters = np.concatenate(energies) if energies else np.zeros(0)
-    if quarters.size < 4:
-        return -math.inf
-    blocks = (quarters[:-3] + quarters[1:-2] + quarters[2:-1] + quarters[3:]) / (4 * hop)
-    with np.errstate(divide="ignore"):
-        loudness = -0.691 + 10 * np.log10(blocks)
-    gated = blocks[loudness >= -70]
-    if gated.size == 0:
-        return -math.inf
-    relative = -0.691 + 10 * math.log10(float(gated.mean())) - 10
-    kept = blocks[(loudness > relative) & (loudness > -70)]
-    return -0.691 + 10 * math.log10(float(kept.mean()))
 
 
 # --------------------------------------------------------------------------- generated

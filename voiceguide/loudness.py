@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
-import pyloudnorm
+from pyloudnorm.iirfilter import IIRfilter
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
+from scipy.signal import resample_poly, sosfilt
 
 from voiceguide.assemble import AssembledRoutine, join_clips
 from voiceguide.errors import SettingsError
@@ -75,9 +76,49 @@ def to_clip(samples: np.ndarray, frame_rate: int) -> Clip:
 
 
 def integrated_lufs(samples: np.ndarray, frame_rate: int) -> float:
-    if samples.size < frame_rate // 2:  # shorter than one 400 ms gating block and then some
+    """pyloudnorm's meter copies the signal in float64 and walks its blocks in Python;
+    `program_lufs` measures the same way (same filters, same gates) in chunks."""
+    return program_lufs(samples, frame_rate)
+
+
+@lru_cache(maxsize=8)
+def _k_weighting(rate: int) -> np.ndarray:
+    """BS.1770's K-weighting (the same two biquads pyloudnorm uses) as second-order
+    sections, so long signals can be filtered chunk by chunk."""
+    stages = (IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, rate, "high_shelf"),
+              IIRfilter(0.0, 0.5, 38.0, rate, "high_pass"))
+    return np.array([np.concatenate([s.b, s.a]) / s.a[0] for s in stages])
+
+
+def program_lufs(samples: np.ndarray, frame_rate: int) -> float:
+    """BS.1770-4 integrated loudness of mono `samples` (int16, or floats in -1..1), the
+    way pyloudnorm measures it (400 ms blocks every 100 ms, -70 LUFS absolute and -10 LU
+    relative gates), but in chunks: memory stays flat however long the track. -inf for
+    silence or less than one block."""
+    sos = _k_weighting(frame_rate)
+    hop = round(0.1 * frame_rate)
+    scale = 1 / 32768 if np.issubdtype(samples.dtype, np.integer) else 1.0
+    state = np.zeros((sos.shape[0], 2))
+    energies: list[np.ndarray] = []
+    chunk = hop * 100
+    for start in range(0, samples.size - hop + 1, chunk):
+        piece = samples[start:start + chunk].astype(np.float32) * np.float32(scale)
+        filtered, state = sosfilt(sos, piece, zi=state)
+        whole = filtered.size // hop * hop
+        energies.append(np.square(filtered[:whole]).reshape(-1, hop).sum(axis=1))
+    quarters = np.concatenate(energies) if energies else np.zeros(0)
+    if quarters.size < 4:
         return -math.inf
-    return float(pyloudnorm.Meter(frame_rate).integrated_loudness(samples))
+    blocks = (quarters[:-3] + quarters[1:-2] + quarters[2:-1] + quarters[3:]) / (4 * hop)
+    with np.errstate(divide="ignore"):
+        loudness = -0.691 + 10 * np.log10(blocks)
+    gated = blocks[loudness >= -70]
+    if gated.size == 0:
+        return -math.inf
+    relative = -0.691 + 10 * math.log10(float(gated.mean())) - 10
+    kept = blocks[(loudness > relative) & (loudness > -70)]
+    return -0.691 + 10 * math.log10(float(kept.mean()))
+
 
 
 def block_peaks(samples: np.ndarray) -> np.ndarray:
