@@ -81,22 +81,18 @@ def test_bad_client_files(write: Writer, scripts: Path, text: str, expected: str
             ] == [expected]
 
 
-def test_countdown_longer_than_its_hold_is_refused(write: Writer) -> None:
-    path = write("techniques/neck.yaml", "id: neck\ntitle: T\nsummary: S\nsteps:\n"
-                 "  - hold: {say: Hold., for: 10s, countdown: 10s}\n")
+@pytest.mark.parametrize(("step", "expected"), [
+    ("  - hold: {say: Hold., for: 10s, countdown: 10s}\n",
+     "'hold': 'countdown' must be shorter than the hold (e.g. 10s for a 30s hold), or off"),
+    ("  - repeat: {times: 5, min: 1, max: 3, steps: [say: Hi]}\n",
+     "'repeat': 'times' must lie between 'min' and 'max' (e.g. min: 2, times: 3, max: 5)"),
+])
+def test_hold_countdowns_and_repeat_bounds_are_checked(write: Writer, step: str,
+                                                       expected: str) -> None:
+    path = write("techniques/neck.yaml", "id: neck\ntitle: T\nsummary: S\nsteps:\n" + step)
     with pytest.raises(ScriptError) as caught:
         load_library(path.parent.parent)
-    assert [p.message for p in caught.value.problems if "neck.yaml" in p.file] == [(
-        "'hold': 'countdown' must be shorter than the hold (e.g. 10s for a 30s hold), or off")]
-
-
-def test_repeat_bounds_must_hold_times(write: Writer) -> None:
-    path = write("techniques/neck.yaml", "id: neck\ntitle: T\nsummary: S\nsteps:\n"
-                 "  - repeat: {times: 5, min: 1, max: 3, steps: [say: Hi]}\n")
-    with pytest.raises(ScriptError) as caught:
-        load_library(path.parent.parent)
-    assert [p.message for p in caught.value.problems if "neck.yaml" in p.file] == [(
-        "'repeat': 'times' must lie between 'min' and 'max' (e.g. min: 2, times: 3, max: 5)")]
+    assert [p.message for p in caught.value.problems if "neck.yaml" in p.file] == [expected]
 
 
 def test_shipped_example_client_loads() -> None:
