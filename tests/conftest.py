@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +12,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Every build in the tests (and the commands they run) caches sentences in a folder of
+# this test run, never in the user's cache.
+os.environ["VOICEGUIDE_CACHE"] = tempfile.mkdtemp(prefix="voiceguide-test-cache-")
 
 GOOD_TECHNIQUE = """\
 id: neck

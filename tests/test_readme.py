@@ -89,7 +89,8 @@ OPTION_NAMES = {"out": "--out", "engine": "--engine", "voice": "--voice", "rate"
                 "step_chapters": "--step-chapters", "clinic": "--clinic",
                 "scripts": "--scripts", "client": "--client", "pace": "--pace",
                 "slow": "--slow", "minutes": "--minutes", "countdown": "--countdown",
-                "cues": "--cues", "background": "--background"}
+                "cues": "--cues", "background": "--background", "cache": "--cache",
+                "no_cache": "--no-cache"}
 
 
 def test_every_command_and_build_option_is_documented() -> None:
@@ -97,6 +98,10 @@ def test_every_command_and_build_option_is_documented() -> None:
     assert sorted(commands) == ["build", "list", "say", "show", "validate", "voices"]
     for name in commands:
         assert f"`voiceguide {name}" in README, name
+    for group in app.registered_groups:
+        assert group.typer_instance is not None
+        for sub in group.typer_instance.registered_commands:
+            assert f"`voiceguide {group.name} {sub.name}`" in README
     build = next(c for c in app.registered_commands if c.name == "build")
     assert build.callback is not None
     for param in build.callback.__annotations__:

@@ -20,6 +20,7 @@ from voiceguide.assemble import (
     planned_samples,
 )
 from voiceguide.background import Bed, load_bed, mix_background, speech_spans
+from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import Engine, VoiceSettings
@@ -44,6 +45,7 @@ class BuildOptions:
     cue_style: str = DEFAULT_STYLE
     background: str | None = None  # a bed's name or a music file; None: silence
     minutes: float | None = None  # fit each routine to about this many minutes
+    cache: ClipCache | None = field(default_factory=lambda: ClipCache(default_cache_dir()))
     out: Path = Path("output")
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
 
@@ -213,7 +215,7 @@ def _plan_all(jobs: list[Job], library: Library, options: BuildOptions, engine: 
         if job.minutes is not None:
             pacing = fit_pacing(job, library, pacing, length)
         overview = overview_text(job, length(plan_job(job, library, pacing)))
-        clips.update(render([overview], engine, progress.spoke, lexicon))
+        clips.update(render([overview], engine, progress.spoke, lexicon, options.cache))
         planned.append(_Planned(plan_job(job, library, pacing, overview), pacing))
     return planned
 
@@ -233,11 +235,15 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     # Every sentence any pacing could say: repeats and pauses change, the words do not.
     texts = utterances(plan_job(job, library, options.pacing) for job in jobs)
     files = sum(len(j.routine.track_ids()) + (len(j.routine.track_ids()) > 1) for j in jobs)
-    with make_engine(options.voice) as engine:
+    # Not entered with `with`: the engine starts only if something is not in the cache.
+    engine = make_engine(options.voice)
+    try:
         progress.started(len(texts) + len(jobs), files)
-        clips = render(texts, engine, progress.spoke, lexicon)
+        clips = render(texts, engine, progress.spoke, lexicon, options.cache)
         planned = _plan_all(jobs, library, options, engine, clips, progress, lexicon)
-        version = engine.version()
+        version = engine.identity()
+    finally:
+        engine.close()
     frame_rate = frame_rate_of(clips)
     bed = load_bed(options.background, frame_rate) if options.background else None
     publishing = Publishing(options.encoding, library.clinic, options.step_chapters,

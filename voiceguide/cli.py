@@ -26,6 +26,7 @@ from voiceguide.build import (
     open_library,
     plans_for,
 )
+from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.encode import FORMATS, Encoding
 from voiceguide.engines import engine_names, make_engine
 from voiceguide.engines.base import VoiceSettings
@@ -128,6 +129,12 @@ def build_command(
         "--step-chapters", help="A chapter per script step in the full routine.")] = False,
     clinic: Annotated[Path | None, typer.Option(
         help="Clinic profile [default: clinic.yaml in the scripts folder].")] = None,
+    cache: Annotated[Path | None, typer.Option(
+        help="Render cache folder [default: $VOICEGUIDE_CACHE, else the user cache].")
+                     ] = None,
+    no_cache: Annotated[bool, typer.Option(
+        "--no-cache", help="Speak every sentence again; neither read nor write the cache.")
+                        ] = False,
     scripts: ScriptsOption = None,
 ) -> None:
     """Build routines (or single techniques, or a client's routine) into tagged,
@@ -149,7 +156,8 @@ def build_command(
         encoding=Encoding(audio_format, bitrate).check(),
         loudness=LoudnessTarget(loudness, true_peak).check(),
         step_chapters=step_chapters, cue_style=cues, background=background,
-        minutes=minutes, out=out, jobs=jobs)
+        minutes=minutes, out=out, jobs=jobs,
+        cache=None if no_cache else ClipCache(cache or default_cache_dir()))
     console = Console(stderr=True)
     with Bars(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
               transient=True, console=console, disable=not console.is_terminal) as bars:
@@ -256,6 +264,30 @@ def say_command(
     if show_phonemes:
         typer.echo(f"Phonemes: {phonemes(said.spoken)}")
     typer.echo(f"Wrote {shown_path(said.path)} ({said.ms / 1000:.1f} s)")
+
+
+cache_app = typer.Typer(help="The render cache: every sentence spoken before.",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info_command(
+    cache: Annotated[Path | None, typer.Option(help="Cache folder.")] = None,
+) -> None:
+    """Where the render cache is, and how much it holds."""
+    info = ClipCache(cache or default_cache_dir()).info()
+    typer.echo(f"Cache: {info.root}\n{info.entries} sentences, {info.bytes / 2**20:.1f} MB")
+
+
+@cache_app.command("clear")
+def cache_clear_command(
+    cache: Annotated[Path | None, typer.Option(help="Cache folder.")] = None,
+) -> None:
+    """Empty the render cache (the next build speaks every sentence again)."""
+    info = ClipCache(cache or default_cache_dir()).clear()
+    typer.echo(f"Removed {info.entries} sentences ({info.bytes / 2**20:.1f} MB) from "
+               f"{info.root}")
 
 
 @app.command("voices")

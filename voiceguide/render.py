@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from voiceguide.cache import ClipCache
 from voiceguide.engines.base import Engine
 from voiceguide.lexicon import Lexicon
 from voiceguide.model import Clip, RoutinePlan, Speech
@@ -29,13 +30,22 @@ def utterances(plans: Iterable[RoutinePlan]) -> list[str]:
 
 
 def render(texts: Iterable[str], engine: Engine, progress: Progress | None = None,
-           lexicon: Lexicon | None = None) -> dict[str, Clip]:
-    """Synthesize each text with the engine (which checks every clip) and trim it. The
-    voice is given the text after the lexicon's respellings; clips stay keyed by the
-    script's own words, which captions and the manifest show."""
+           lexicon: Lexicon | None = None, cache: ClipCache | None = None
+           ) -> dict[str, Clip]:
+    """Synthesize each text with the engine (which checks every clip) and trim it, or take
+    it from the cache. The voice is given the text after the lexicon's respellings; clips
+    stay keyed by the script's own words, which captions and the manifest show."""
     clips: dict[str, Clip] = {}
+    identity = engine.identity() if cache else ""
     for text in texts:
-        clips[text] = trim(engine.synthesize(lexicon.apply(text) if lexicon else text))
+        spoken = lexicon.apply(text) if lexicon else text
+        key = cache.key(identity, engine.settings, spoken) if cache else ""
+        clip = cache.get(key) if cache else None
+        if clip is None:
+            clip = trim(engine.synthesize(spoken))
+            if cache:
+                cache.put(key, clip)
+        clips[text] = clip
         if progress:
             progress(text)
     return clips

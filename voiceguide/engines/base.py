@@ -58,3 +58,8 @@ class Engine(ABC):
     def version(self) -> str:
         """Engine and library versions: anything that changes the sound."""
         return self.name
+
+    def identity(self) -> str:
+        """What makes this engine's sound, known without starting it (the render cache's
+        key): by default its version."""
+        return self.version()

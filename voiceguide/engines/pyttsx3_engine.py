@@ -136,3 +136,4 @@ class Pyttsx3Engine(WorkerEngine):
 
     name = "pyttsx3"
     factory = Pyttsx3Backend
+    packages = ("pyttsx3", "espeakng-loader")

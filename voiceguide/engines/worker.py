@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from importlib import metadata
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -110,6 +111,8 @@ class WorkerEngine(Engine):
     """
 
     factory: ClassVar[BackendFactory]
+    # The Python packages whose versions decide the sound (for the render cache's key).
+    packages: ClassVar[tuple[str, ...]] = ("espeakng-loader",)
     start_timeout_s: ClassVar[float] = 60.0
     timeout_s: ClassVar[float] = 20.0
     timeout_per_10_words_s: ClassVar[float] = 1.0
@@ -167,6 +170,15 @@ class WorkerEngine(Engine):
     def version(self) -> str:
         self.start()
         return self._version
+
+    def identity(self) -> str:
+        found = []
+        for package in self.packages:
+            try:
+                found.append(f"{package} {metadata.version(package)}")
+            except metadata.PackageNotFoundError:
+                found.append(f"{package} (system library)")
+        return f"{self.name}: {', '.join(found)}"
 
     def _call(self, request: tuple[str, str | None] | None, timeout: float, doing: str) -> Any:
         """Send `request` (None: just read the start-up reply) and wait for the reply.

@@ -1,0 +1,124 @@
+"""The render cache: what it keys on, that it is used, and that damage is never used."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import Writer
+
+from voiceguide.build import BuildOptions, build
+from voiceguide.cache import ClipCache
+from voiceguide.engines import make_engine
+from voiceguide.engines.base import VoiceSettings
+from voiceguide.lexicon import Lexicon
+from voiceguide.library import load_library
+from voiceguide.model import Clip
+from voiceguide.render import render
+
+TONE = VoiceSettings(engine="tone")
+
+
+class Counting:
+    """Wraps an engine and counts what it is asked to say."""
+
+    def __init__(self, settings: VoiceSettings) -> None:
+        self.inner = make_engine(settings)
+        self.settings = settings
+        self.said: list[str] = []
+
+    def synthesize(self, text: str) -> Clip:
+        self.said.append(text)
+        return self.inner.synthesize(text)
+
+    def identity(self) -> str:
+        return self.inner.identity()
+
+
+def speak(cache: ClipCache, texts: list[str], settings: VoiceSettings = TONE,
+          lexicon: Lexicon | None = None) -> tuple[dict[str, Clip], list[str]]:
+    engine = Counting(settings)
+    clips = render(texts, engine, lexicon=lexicon, cache=cache)  # type: ignore[arg-type]
+    return clips, engine.said
+
+
+def test_a_second_render_comes_from_the_cache(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    first, said = speak(cache, ["Breathe in.", "Breathe out."])
+    again, said_again = speak(cache, ["Breathe in.", "Breathe out."])
+    assert said == ["Breathe in.", "Breathe out."] and said_again == []
+    assert again == first
+    assert cache.info().entries == 2
+
+
+@pytest.mark.parametrize("change", [
+    lambda s: replace(s, rate=120), lambda s: replace(s, volume=0.5),
+    lambda s: replace(s, voice="en-us"),
+])
+def test_voice_settings_are_part_of_the_key(tmp_path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    cache = ClipCache(tmp_path)
+    base = VoiceSettings(engine="tone", voice="en-us+f3")
+    speak(cache, ["Breathe in."], base)
+    assert cache.key("x", base, "a") != cache.key("x", change(base), "a")
+    assert cache.key("x", base, "a") != cache.key("y", base, "a")  # engine and versions
+    assert cache.key("x", base, "a") != cache.key("x", base, "b")  # text
+
+
+def test_a_lexicon_change_misses_the_cache(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    speak(cache, ["Feel the masseter."], lexicon=Lexicon((("masseter", "miseeter"),)))
+    _, said = speak(cache, ["Feel the masseter."], lexicon=Lexicon((("masseter", "mas"),)))
+    assert said == ["Feel the mas."]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty"])
+def test_a_damaged_entry_is_rendered_again(tmp_path: Path, damage: str) -> None:
+    cache = ClipCache(tmp_path)
+    first, _ = speak(cache, ["Breathe in slowly."])
+    (entry,) = tmp_path.glob("*/*.clip")
+    data = entry.read_bytes()
+    entry.write_bytes({"truncate": data[: len(data) // 2],
+                       "flip": data[:-1] + bytes([data[-1] ^ 0xFF]),
+                       "empty": b""}[damage])
+    again, said = speak(cache, ["Breathe in slowly."])
+    assert said == ["Breathe in slowly."]  # not used: spoken again
+    assert again == first
+    assert entry.read_bytes() == data  # and repaired
+
+
+def test_cached_build_is_identical_to_an_uncached_one(scripts: Path, tmp_path: Path) -> None:
+    library = load_library(scripts)
+    cache = ClipCache(tmp_path / "cache")
+    outputs = []
+    for name, use in (("cold", cache), ("warm", cache), ("none", None)):
+        (written,) = build(library, [], BuildOptions(voice=TONE, out=tmp_path / name,
+                                                     cache=use, jobs=2))
+        outputs.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in written.files})
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_a_changed_sentence_is_the_only_one_spoken_again(scripts: Path, write: Writer,
+                                                        tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    import voiceguide.engines.tone as tone
+
+    said: list[str] = []
+    real = tone.ToneEngine.synthesize
+
+    def counting(self, text):  # type: ignore[no-untyped-def]
+        said.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(tone.ToneEngine, "synthesize", counting)
+    options = BuildOptions(voice=TONE, out=tmp_path / "out",
+                           cache=ClipCache(tmp_path / "cache"), jobs=2)
+    build(load_library(scripts), [], options)
+    said.clear()
+    write("techniques/hello.yaml", "id: hello\ntitle: Hello\nsummary: S\nsteps:\n"
+          "  - say: Welcome back.\n")
+    build(load_library(scripts), [], options)
+    assert said == ["Welcome back."]

@@ -1,0 +1,98 @@
+"""The render cache: every synthesized (and trimmed) utterance, stored by a key that
+covers everything that changes its sound, so a rebuild speaks only what changed.
+
+The key is a SHA-256 of: the engine and the versions of the packages that make its sound,
+the voice, rate and volume, and the text exactly as the voice is given it (after the
+lexicon, so a changed respelling misses). Entries are written to a temporary file and
+renamed into place, so two builds at once never see half an entry; each entry carries a
+checksum of its audio, and one that fails it (truncated, corrupt) is ignored and
+rendered again, never used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import platformdirs
+
+from voiceguide.engines.base import VoiceSettings
+from voiceguide.model import Clip
+
+CACHE_FORMAT = 1  # bump when trimming or the entry layout changes: old entries then miss
+_MAGIC = b"VGC1"
+_HEADER = struct.Struct("<4sII32s")  # magic, frame rate, samples, sha256 of the PCM
+
+
+def default_cache_dir() -> Path:
+    """$VOICEGUIDE_CACHE, else the user's cache folder (e.g. ~/.cache/voiceguide)."""
+    configured = os.environ.get("VOICEGUIDE_CACHE")
+    return Path(configured) if configured else Path(platformdirs.user_cache_dir("voiceguide"))
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    root: Path
+    entries: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ClipCache:
+    root: Path
+
+    def key(self, identity: str, settings: VoiceSettings, spoken: str) -> str:
+        blob = json.dumps({"format": CACHE_FORMAT, "engine": identity,
+                           "voice": asdict(settings), "text": spoken}, sort_keys=True)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.clip"
+
+    def get(self, key: str) -> Clip | None:
+        """The cached clip, or None when missing or damaged."""
+        try:
+            data = self._path(key).read_bytes()
+        except OSError:
+            return None
+        if len(data) < _HEADER.size:
+            return None
+        magic, rate, samples, digest = _HEADER.unpack_from(data)
+        pcm = data[_HEADER.size:]
+        if magic != _MAGIC or len(pcm) != 2 * samples or rate <= 0 or \
+                hashlib.sha256(pcm).digest() != digest:
+            return None
+        return Clip(pcm, rate)
+
+    def put(self, key: str, clip: Clip) -> None:
+        """Store a clip; a cache that can't be written only costs speed, never the build."""
+        path = self._path(key)
+        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        header = _HEADER.pack(_MAGIC, clip.frame_rate, clip.samples,
+                              hashlib.sha256(clip.pcm).digest())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_bytes(header + clip.pcm)
+            temp.replace(path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+
+    def info(self) -> CacheInfo:
+        files = list(self.root.glob("*/*.clip")) if self.root.is_dir() else []
+        return CacheInfo(self.root, len(files), sum(f.stat().st_size for f in files))
+
+    def clear(self) -> CacheInfo:
+        """Remove every entry; returns what was there."""
+        before = self.info()
+        if self.root.is_dir():
+            for folder in self.root.iterdir():
+                if folder.is_dir() and len(folder.name) == 2:
+                    shutil.rmtree(folder, ignore_errors=True)
+        return before
