@@ -100,3 +100,4 @@ def test_tracks_no_longer_in_the_routine_are_removed(scripts: Path, write: Write
     (written,) = build(load_library(scripts), [], options(tmp_path))
     assert sorted(p.name for p in written.folder.iterdir()) == [
         "01-neck.mp3", "01-neck.vtt", "daily.m3u8", "daily.mp3", "daily.vtt", "manifest.json"]
+

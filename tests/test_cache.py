@@ -122,3 +122,14 @@ def test_a_changed_sentence_is_the_only_one_spoken_again(scripts: Path, write: W
           "  - say: Welcome back.\n")
     build(load_library(scripts), [], options)
     assert said == ["Welcome back."]
+
+
+def test_clear_removes_entries_and_nothing_else(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    speak(cache, ["Breathe in.", "Breathe out."])
+    keep = tmp_path / "ab" / "important.txt"
+    keep.parent.mkdir(exist_ok=True)
+    keep.write_text("not the cache's")
+    assert cache.clear().entries == 2
+    assert cache.info().entries == 0
+    assert keep.read_text() == "not the cache's"

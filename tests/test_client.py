@@ -82,6 +82,10 @@ def test_bad_client_files(write: Writer, scripts: Path, text: str, expected: str
 
 
 @pytest.mark.parametrize(("step", "expected"), [
+    ("  - hold: {say: Hold., for: 30s, countdown: 2.5s}\n",
+     "'countdown': a countdown is said in whole seconds, at least 3 (e.g. 10s), or off"),
+    ("  - say: '...'\n",
+     "'say' has no words for the voice to say (write a sentence, or remove the line)"),
     ("  - hold: {say: Hold., for: 10s, countdown: 10s}\n",
      "'hold': 'countdown' must be shorter than the hold (e.g. 10s for a 30s hold), or off"),
     ("  - repeat: {times: 5, min: 1, max: 3, steps: [say: Hi]}\n",
@@ -102,3 +106,15 @@ def test_shipped_example_client_loads() -> None:
     client = load_client(REPO / "clients" / "maria.yaml", library)
     assert (client.name, client.techniques, client.minutes) == ("Maria", ("neck", "back"),
                                                                 10.0)
+
+
+def test_validate_knows_client_clinic_and_lexicon_files(tmp_path: Path) -> None:
+    from conftest import REPO
+
+    from voiceguide.library import validate_files
+
+    lexicon = tmp_path / "lexicon.yaml"
+    lexicon.write_text("masseter: miseeter\n")
+    checked = validate_files([REPO / "clients" / "maria.yaml",
+                              REPO / "scripts" / "clinic.yaml", lexicon])
+    assert [type(c).__name__ for c in checked] == ["Client", "Clinic", "dict"]

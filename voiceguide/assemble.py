@@ -58,15 +58,8 @@ def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
         if isinstance(item, Speech):
             pcm = resample(clips[item.text], frame_rate).pcm
         elif isinstance(item, Silence):
-            samples = ms_to_samples(item.ms, frame_rate)
-            if item.after_speech and placed:  # a hold's countdown is inside the hold
-                samples -= placed[-1].end - placed[-1].start
-                if samples < 0:
-                    raise SettingsError(
-                        f"the countdown in the hold at {item.source.file}:{item.source.line}"
-                        " takes longer to say than the time left",
-                        "give the countdown more time (e.g. countdown: 10s)")
-            pcm = bytes(2 * samples)
+            previous = placed[-1].end - placed[-1].start if placed else 0
+            pcm = bytes(2 * _silence_samples(item, previous, frame_rate))
         elif isinstance(item, Cue):
             pcm = cue(item.name, frame_rate, cue_style).pcm
         samples = len(pcm) // 2
@@ -110,8 +103,7 @@ def planned_samples(plan: RoutinePlan, clips: Mapping[str, Clip], frame_rate: in
             if isinstance(item, Speech):
                 length = resampled_length(clips[item.text], frame_rate)
             elif isinstance(item, Silence):
-                length = ms_to_samples(item.ms, frame_rate) - (previous if item.after_speech
-                                                                else 0)
+                length = _silence_samples(item, previous, frame_rate)
             else:
                 length = cue(item.name, frame_rate, cue_style).samples
             total += length
@@ -123,3 +115,17 @@ def resampled_length(clip: Clip, frame_rate: int) -> int:
     if clip.frame_rate == frame_rate:
         return clip.samples
     return resample(clip, frame_rate).samples
+
+
+def _silence_samples(item: Silence, previous: int, frame_rate: int) -> int:
+    """A silence's length; the rest of a hold after a countdown counts from the start of
+    the countdown's words (`previous` samples long), so the hold stays exact."""
+    samples = ms_to_samples(item.ms, frame_rate)
+    if not item.after_speech:
+        return samples
+    if samples < previous:
+        where = f" at {item.source.file}:{item.source.line}" if item.source.line else ""
+        raise SettingsError(
+            f"the countdown in the hold{where} takes longer to say than the "
+            f"{item.ms / 1000:g} s it leaves", "give the countdown more time (e.g. 10s)")
+    return samples - previous

@@ -13,6 +13,7 @@ from typing import Any
 
 from voiceguide import __version__
 from voiceguide.assemble import (
+    DEFAULT_FRAME_RATE,
     AssembledRoutine,
     assemble_routine,
     frame_rate_of,
@@ -27,9 +28,10 @@ from voiceguide.engines.base import Engine, VoiceSettings
 from voiceguide.errors import SettingsError
 from voiceguide.export import Publishing, Written, write_routine
 from voiceguide.lexicon import Lexicon, load_lexicon
-from voiceguide.library import find_scripts, load_library, resolve, shown_path
+from voiceguide.library import LEXICON_FILE, find_scripts, load_library, resolve, shown_path
 from voiceguide.loudness import LoudnessTarget, normalize_routine
 from voiceguide.model import Client, Clip, Library, Routine, RoutinePlan, Technique
+from voiceguide.parse import MIN_COUNTDOWN_MS
 from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
 from voiceguide.render import render, utterances
 from voiceguide.sounds import DEFAULT_STYLE, check_style
@@ -67,9 +69,6 @@ class Job:
     techniques: Mapping[str, Technique]
     greeting: tuple[str, ...] = ()  # a client's "Hi Maria." and personal note
     minutes: float | None = None
-
-
-LEXICON_FILE = "lexicon.yaml"
 
 
 def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
@@ -229,6 +228,12 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     options.encoding.check()
     options.loudness.check()
     check_style(options.cue_style)
+    if options.pacing.countdown_ms and (options.pacing.countdown_ms < MIN_COUNTDOWN_MS or
+                                        options.pacing.countdown_ms % 1000):
+        raise SettingsError("--countdown is said in whole seconds, at least 3",
+                            "use e.g. --countdown 10, or 0 for none")
+    if options.background:  # a typo or a missing file stops the build before any work
+        load_bed(options.background, DEFAULT_FRAME_RATE)
     lexicon = lexicon_for(library)
     progress = progress or Progress()
     jobs = jobs_for(library, names, client, options.minutes)
@@ -250,17 +255,19 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
                             options.loudness)
     # Aim the PCM so that the file lands on target after the encoder's own fixed gain.
     pcm_target = options.loudness.shifted(-options.encoding.audio.encoder_gain_db)
-    written = []
+    # Every routine is assembled before the first is written: a problem in any of them
+    # leaves the output folder as it was.
+    ready = []
     for item in planned:
         assembled = assemble_routine(item.plan, clips, options.cue_style)
         if bed is not None:
             assembled = _with_bed(assembled, bed)
-        assembled = normalize_routine(assembled, pcm_target, options.jobs)
         settings = {**settings_json(options, version, item.pacing),
                     "lexicon": {"files": list(lexicon.files), "digest": lexicon.digest()}}
-        written.append(write_routine(assembled, options.out, settings, publishing,
-                                     options.jobs, progress.wrote))
-    return written
+        ready.append((assembled, settings))
+    return [write_routine(normalize_routine(assembled, pcm_target, options.jobs),
+                          options.out, settings, publishing, options.jobs, progress.wrote)
+            for assembled, settings in ready]
 
 
 def _with_bed(assembled: AssembledRoutine, bed: Bed) -> AssembledRoutine:

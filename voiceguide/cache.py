@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
+import re
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from voiceguide.model import Clip
 CACHE_FORMAT = 1  # bump when trimming or the entry layout changes: old entries then miss
 _MAGIC = b"VGC1"
 _HEADER = struct.Struct("<4sII32s")  # magic, frame rate, samples, sha256 of the PCM
+_ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
 
 
 def default_cache_dir() -> Path:
@@ -84,15 +85,26 @@ class ClipCache:
             with contextlib.suppress(OSError):
                 temp.unlink()
 
+    def _entries(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [p for p in self.root.glob("*/*.clip") if _ENTRY.match(p.name)
+                and p.parent.name == p.name[:2]]
+
     def info(self) -> CacheInfo:
-        files = list(self.root.glob("*/*.clip")) if self.root.is_dir() else []
-        return CacheInfo(self.root, len(files), sum(f.stat().st_size for f in files))
+        sizes = []
+        for entry in self._entries():
+            with contextlib.suppress(OSError):  # another build may be replacing it
+                sizes.append(entry.stat().st_size)
+        return CacheInfo(self.root, len(sizes), sum(sizes))
 
     def clear(self) -> CacheInfo:
-        """Remove every entry; returns what was there."""
+        """Remove every entry (and nothing else: --cache may name any folder)."""
         before = self.info()
-        if self.root.is_dir():
-            for folder in self.root.iterdir():
-                if folder.is_dir() and len(folder.name) == 2:
-                    shutil.rmtree(folder, ignore_errors=True)
+        for entry in self._entries():
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        for folder in {e.parent for e in self._entries()} | set(self.root.glob("??")):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
         return before

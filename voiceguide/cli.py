@@ -34,8 +34,8 @@ from voiceguide.errors import ExitCode, ScriptError, SettingsError, VoiceguideEr
 from voiceguide.lexicon import phonemes
 from voiceguide.library import find_scripts, load_client, shown_path, validate_files
 from voiceguide.loudness import LoudnessTarget
-from voiceguide.model import Cue, Routine, Silence, Speech
-from voiceguide.plan import Pacing, estimate_item_ms, estimate_ms, plan_routine
+from voiceguide.model import Cue, Silence, Speech
+from voiceguide.plan import Pacing, estimate_item_ms, estimate_ms
 from voiceguide.say import say_to_file
 from voiceguide.sounds import DEFAULT_STYLE, STYLES
 
@@ -184,21 +184,17 @@ def list_command(scripts: ScriptsOption = None) -> None:
     rate = _DEFAULT_VOICE.rate
     typer.echo(f"Scripts: {shown_path(find_scripts(scripts))}\n\nTechniques:")
     for t in sorted(library.techniques.values(), key=lambda t: t.id):
-        length = estimate_ms(plan_routine(_alone(t.id, library.techniques[t.id].title),
-                                          library.techniques).tracks[0], rate)
-        typer.echo(f"  {t.id:<16} ~{fmt_ms(length):>6}  {t.title}")
+        (plan,) = plans_for(library, [t.id])  # as `show` and `build` plan it
+        typer.echo(f"  {t.id:<16} ~{fmt_ms(estimate_ms(plan.tracks[0], rate)):>6}  "
+                   f"{t.title}")
     typer.echo("\nRoutines:")
     default = library.default_routine()
     for r in sorted(library.routines.values(), key=lambda r: r.id):
-        plan = plan_routine(r, library.techniques)
+        (plan,) = plans_for(library, [r.id])
         total = sum(estimate_ms(t, rate) for t in plan.tracks)
         mark = " (default)" if default and r.id == default.id else ""
         typer.echo(f"  {r.id:<16} ~{fmt_ms(total):>6}  {r.title}{mark}: "
                    f"{', '.join(r.track_ids())}")
-
-
-def _alone(technique_id: str, title: str) -> Routine:
-    return Routine(id=technique_id, title=title, summary="", techniques=(technique_id,))
 
 
 @app.command("show")

@@ -23,6 +23,7 @@ from voiceguide.parse import (
 
 SCRIPT_SUFFIXES = (".yaml", ".yml")
 CLINIC_FILE = "clinic.yaml"
+LEXICON_FILE = "lexicon.yaml"
 
 
 def bundled_scripts() -> Path:
@@ -160,18 +161,33 @@ def _suggest(name: str, known: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else " (check the spelling)"
 
 
-def validate_files(paths: Iterable[Path]) -> list[Technique | Routine]:
+def validate_files(paths: Iterable[Path]) -> list[object]:
     """Check individual files (each on its own: references are checked by load_library)."""
-    results: list[Technique | Routine] = []
+    results: list[object] = []
     problems: list[Problem] = []
     for path in paths:
         try:
-            results.append(parse_file(path, shown_path(path)))
+            results.append(_parse_any(path))
         except ScriptError as exc:
             problems.extend(exc.problems)
     if problems:
         raise ScriptError(problems)
     return results
+
+
+def _parse_any(path: Path) -> object:
+    """A script, the clinic profile, a lexicon or a client file, told apart by name and
+    folder as the README lays them out."""
+    from voiceguide.lexicon import read_lexicon  # lexicon imports parse: import late
+
+    shown = shown_path(path)
+    if path.name == CLINIC_FILE:
+        return parse_clinic(path, shown)
+    if path.name == LEXICON_FILE:
+        return read_lexicon(path, shown)
+    if path.parent.name == "clients":
+        return parse_client(path, shown)
+    return parse_file(path, shown)
 
 
 def resolve(library: Library, names: Iterable[str]) -> list[Routine]:

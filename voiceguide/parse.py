@@ -32,6 +32,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from voiceguide.engines.check import count_words
 from voiceguide.errors import Problem, ScriptError
 from voiceguide.model import (
     Chime,
@@ -51,6 +52,7 @@ from voiceguide.model import (
 
 MAX_SILENCE_MS = 10 * 60 * 1000  # a pause or hold over 10 minutes is a typo, not a plan
 MAX_REPEATS = 20
+MIN_COUNTDOWN_MS = 3000  # "3 more seconds" takes about a second and a half to say
 SIDE_NAMES = ("right", "left")
 DEFAULT_RELEASE = "And release."
 DEFAULT_SWITCH = "Now switch to your {side} side."
@@ -110,6 +112,9 @@ def check_text(value: object) -> str:
                     "use a pause step for silence)")
     if _CONTROL.search(text):
         raise _fail("contains a control character (retype the line)")
+    if count_words(text) == 0:
+        raise _fail("has no words for the voice to say (write a sentence, or remove the "
+                    "line)")
     return text
 
 
@@ -159,7 +164,10 @@ def parse_countdown(value: object) -> int:
     """`countdown: 10s` (say "10 more seconds" when 10 s remain) or `countdown: off`."""
     if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
         return 0
-    return parse_duration(value)
+    ms = parse_duration(value)
+    if ms % 1000 or ms < MIN_COUNTDOWN_MS:
+        raise _fail("a countdown is said in whole seconds, at least 3 (e.g. 10s), or off")
+    return ms
 
 
 Countdown = Annotated[int, BeforeValidator(parse_countdown)]
