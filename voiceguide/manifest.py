@@ -11,7 +11,7 @@ from voiceguide.assemble import AssembledRoutine
 from voiceguide.loudness import Loudness
 from voiceguide.model import Chapter, Cue, Placed, Silence, Speech, Track, samples_to_ms
 
-FORMAT = 2
+FORMAT = 3  # 3: hold cues, countdowns, cue names bell/closing, lexicon settings
 
 
 @dataclass(frozen=True)
