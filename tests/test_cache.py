@@ -133,3 +133,22 @@ def test_clear_removes_entries_and_nothing_else(tmp_path: Path) -> None:
     assert cache.clear().entries == 2
     assert cache.info().entries == 0
     assert keep.read_text() == "not the cache's"
+
+
+def test_a_rebuild_with_nothing_changed_writes_nothing(scripts: Path, write: Writer,
+                                                       tmp_path: Path) -> None:
+    options = BuildOptions(voice=TONE, out=tmp_path / "out",
+                           cache=ClipCache(tmp_path / "cache"), jobs=2)
+    (first,) = build(load_library(scripts), [], options)
+    stamps = {p: p.stat().st_mtime_ns for p in first.folder.iterdir()}
+    (again,) = build(load_library(scripts), [], options)
+    assert again.unchanged
+    assert {p: p.stat().st_mtime_ns for p in first.folder.iterdir()} == stamps
+    # A removed file, or any change to the scripts, means a real build again.
+    (first.folder / "01-hello.vtt").unlink()
+    assert not build(load_library(scripts), [], options)[0].unchanged
+    write("techniques/hello.yaml", "id: hello\ntitle: Hello\nsummary: S\nsteps:\n"
+          "  - say: Welcome back.\n")
+    (changed,) = build(load_library(scripts), [], options)
+    assert not changed.unchanged
+    assert "Welcome back." in (changed.folder / "01-hello.vtt").read_text()

@@ -26,7 +26,7 @@ from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import Engine, VoiceSettings
 from voiceguide.errors import SettingsError
-from voiceguide.export import Publishing, Written, write_routine
+from voiceguide.export import Publishing, Written, fingerprint, up_to_date, write_routine
 from voiceguide.lexicon import Lexicon, load_lexicon
 from voiceguide.library import LEXICON_FILE, find_scripts, load_library, resolve, shown_path
 from voiceguide.loudness import LoudnessTarget, normalize_routine
@@ -265,9 +265,14 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
         settings = {**settings_json(options, version, item.pacing),
                     "lexicon": {"files": list(lexicon.files), "digest": lexicon.digest()}}
         ready.append((assembled, settings))
-    return [write_routine(normalize_routine(assembled, pcm_target, options.jobs),
-                          options.out, settings, publishing, options.jobs, progress.wrote)
-            for assembled, settings in ready]
+    written = []
+    for assembled, settings in ready:
+        print_ = fingerprint(assembled, settings, publishing)
+        earlier = up_to_date(options.out, assembled.plan.routine.id, print_)
+        written.append(earlier or write_routine(
+            normalize_routine(assembled, pcm_target, options.jobs), options.out, settings,
+            publishing, options.jobs, progress.wrote, print_))
+    return written
 
 
 def _with_bed(assembled: AssembledRoutine, bed: Bed) -> AssembledRoutine:

@@ -172,6 +172,9 @@ def build_command(
                             wrote=lambda _: bars.advance(encode))
         written = build(library, names or [], options, progress, person)
     for result in written:
+        if result.unchanged:
+            typer.echo(f"Unchanged {shown_path(result.folder)}/ (nothing to do)")
+            continue
         typer.echo(f"Built {shown_path(result.folder)}/")
         for path in (*result.files, *result.others, result.manifest):
             typer.echo(f"  {path.name}")

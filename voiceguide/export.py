@@ -10,12 +10,13 @@ measured, so the manifest records the loudness of the file itself.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from voiceguide.cover import cover_bytes
 from voiceguide.encode import FORMATS, Encoding, decode, encode
 from voiceguide.errors import OutputError
 from voiceguide.loudness import Loudness, LoudnessTarget, correct, measure
-from voiceguide.manifest import FileEntry, manifest_json
+from voiceguide.manifest import FORMAT, FileEntry, manifest_json
 from voiceguide.model import Chapter, Clinic, Clip
 from voiceguide.tags import Tags, language_3, write_tags
 from voiceguide.timeline import (
@@ -59,6 +60,48 @@ class Written:
     files: tuple[Path, ...]  # audio files, full routine last
     manifest: Path
     others: tuple[Path, ...] = ()  # captions and playlist
+    unchanged: bool = False  # nothing had changed: nothing was written
+
+
+def fingerprint(assembled: AssembledRoutine, settings: dict[str, Any],
+                publishing: Publishing) -> str:
+    """A digest of everything a routine's files are made from: the assembled audio and
+    its layout, the settings, how it is published (format, tags, cover, chapters). Equal
+    fingerprints mean equal files, so a rebuild can skip the encoding."""
+    digest = hashlib.sha256()
+    cover = Path(publishing.clinic.cover).read_bytes() if publishing.clinic.cover else b""
+    described = {"manifest": FORMAT, "settings": settings, "cover": hashlib.sha256(
+        cover).hexdigest(), "publishing": asdict(publishing),
+        "routine": asdict(assembled.plan.routine)}
+    digest.update(json.dumps(described, sort_keys=True, default=str).encode("utf-8"))
+    for track in assembled.tracks:
+        digest.update(json.dumps([asdict(track.plan.technique), [
+            (type(p.item).__name__, repr(p.item), p.start, p.end) for p in track.placed]],
+            sort_keys=True, default=str).encode("utf-8"))
+        digest.update(track.clip.pcm)
+    return digest.hexdigest()
+
+
+def up_to_date(out_root: Path, routine_id: str, print_: str) -> Written | None:
+    """The earlier build of this routine, when its fingerprint matches and every file its
+    manifest names is still there; else None."""
+    folder = out_root / routine_id
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("fingerprint") != print_:
+        return None
+    routine = manifest["routine"]
+    audio = [t["file"] for t in manifest["tracks"] if t["file"] != routine["file"]]
+    audio.append(routine["file"])
+    others = [t["captions"] for t in manifest["tracks"] if t["captions"] != routine[
+        "captions"]] + [routine["captions"], routine["playlist"]]
+    paths = [folder / name for name in [*audio, *others]]
+    if not all(p.is_file() for p in paths):
+        return None
+    return Written(folder, tuple(paths[:len(audio)]), folder / MANIFEST,
+                   tuple(paths[len(audio):]), unchanged=True)
 
 
 @dataclass(frozen=True)
@@ -128,7 +171,8 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
 
 def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[str, Any],
                   publishing: Publishing | None = None, jobs: int = 1,
-                  progress: Callable[[Path], None] | None = None) -> Written:
+                  progress: Callable[[Path], None] | None = None,
+                  print_: str = "") -> Written:
     publishing = publishing or Publishing()
     routine = assembled.plan.routine
     folder = out_root / routine.id
@@ -172,6 +216,8 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[st
                     "clinic": publishing.clinic.name, "step_chapters": publishing.step_chapters}
         manifest = manifest_json(assembled, track_entries, entries[-1], playlist_name,
                                  [] if alone else chapters, settings)
+        if print_:
+            manifest["fingerprint"] = print_
         for path, text in texts.items():
             temps[path].write_text(text, encoding="utf-8")
         temps[manifest_path].write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
