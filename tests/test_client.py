@@ -118,3 +118,27 @@ def test_validate_knows_client_clinic_and_lexicon_files(tmp_path: Path) -> None:
     checked = validate_files([REPO / "clients" / "maria.yaml",
                               REPO / "scripts" / "clinic.yaml", lexicon])
     assert [type(c).__name__ for c in checked] == ["Client", "Clinic", "dict"]
+
+
+def test_batch_builds_every_client_and_reports_the_bad_one(write: Writer, scripts: Path,
+                                                           tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    clients = scripts.parent / "clients"
+    clients.mkdir()
+    (clients / "maria.yaml").write_text(CLIENT)
+    (clients / "ann.yaml").write_text(CLIENT.replace("maria", "ann").replace("Maria", "Ann"))
+    (clients / "bad.yaml").write_text("id: bad\nname: Bad\ntechniques: [nope]\n")
+    voiceguide = str(Path(sys.executable).with_name("voiceguide"))
+    args = [voiceguide, "batch", str(clients), "--engine", "tone", "--scripts", str(scripts),
+            "--out", str(tmp_path / "out")]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 3
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "2 built, 0 unchanged, 1 failed"
+    assert any(line.startswith("failed") and "bad.yaml" in line for line in lines)
+    assert "bad.yaml:3:14: no technique has the id 'nope'" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ann", "maria"]
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.stdout.splitlines()[-1] == "0 built, 2 unchanged, 1 failed"

@@ -95,7 +95,7 @@ OPTION_NAMES = {"out": "--out", "engine": "--engine", "voice": "--voice", "rate"
 
 def test_every_command_and_build_option_is_documented() -> None:
     commands = [c.name for c in app.registered_commands]
-    assert sorted(commands) == ["build", "list", "say", "show", "validate", "voices"]
+    assert sorted(commands) == ["batch", "build", "list", "say", "show", "validate", "voices"]
     for name in commands:
         assert f"`voiceguide {name}" in README, name
     for group in app.registered_groups:

@@ -280,3 +280,44 @@ def _with_bed(assembled: AssembledRoutine, bed: Bed) -> AssembledRoutine:
     tracks = tuple(replace(t, clip=mix_background(t.clip, speech_spans(t.placed), bed))
                    for t in assembled.tracks)
     return replace(assembled, tracks=tracks, clip=join_clips([t.clip for t in tracks]))
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    file: Path
+    status: str  # "built", "unchanged" or "failed"
+    folder: Path | None = None
+    reason: str = ""  # why it failed, in the words the build would have used
+
+
+def for_client(options: BuildOptions, client: Client) -> BuildOptions:
+    """The client file's own voice, rate and pace over the batch's options."""
+    voice = replace(options.voice, voice=client.voice or options.voice.voice,
+                    rate=client.rate or options.voice.rate)
+    pacing = replace(options.pacing, pace=client.pace or options.pacing.pace)
+    return replace(options, voice=voice, pacing=pacing)
+
+
+def batch(library: Library, files: Sequence[Path], options: BuildOptions | None = None,
+          progress: Progress | None = None) -> list[BatchResult]:
+    """Build every client file's routine, sharing the render cache. A bad file is
+    reported and skipped; it never stops the others."""
+    from voiceguide.errors import VoiceguideError
+    from voiceguide.library import load_client
+
+    options = options or BuildOptions()
+    results = []
+    for path in files:
+        try:
+            client = load_client(path, library)
+            (written,) = build(library, (), for_client(options, client), progress, client)
+        except VoiceguideError as exc:
+            reason = exc.render().splitlines()[0]
+            results.append(BatchResult(path, "failed", reason=reason))
+            continue
+        results.append(BatchResult(path, "unchanged" if written.unchanged else "built",
+                                   written.folder))
+    return results

@@ -21,6 +21,7 @@ from voiceguide.background import BEDS
 from voiceguide.build import (
     BuildOptions,
     Progress,
+    batch,
     build,
     lexicon_for,
     open_library,
@@ -263,6 +264,38 @@ def say_command(
     if show_phonemes:
         typer.echo(f"Phonemes: {phonemes(said.spoken)}")
     typer.echo(f"Wrote {shown_path(said.path)} ({said.ms / 1000:.1f} s)")
+
+
+@app.command("batch")
+def batch_command(
+    clients: Annotated[Path, typer.Argument(help="A folder of client files (*.yaml).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("output"),
+    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT_VOICE.engine,
+    audio_format: Annotated[str, typer.Option(
+        "--format", help=f"Audio format: {', '.join(FORMATS)}.")] = "mp3",
+    jobs: Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")
+                    ] = os.cpu_count() or 1,
+    scripts: ScriptsOption = None,
+) -> None:
+    """Build every client file's routine in a folder, sharing the render cache; one bad
+    file does not stop the others. Ends with a summary: built, unchanged, failed."""
+    if not clients.is_dir():
+        raise SettingsError(f"'{clients}' is not a folder", "give the folder that holds "
+                            "the client files, e.g. clients")
+    files = sorted(p for p in clients.iterdir() if p.suffix in (".yaml", ".yml"))
+    library = open_library(scripts)
+    options = BuildOptions(voice=VoiceSettings(engine=engine),
+                           encoding=Encoding(audio_format).check(), out=out, jobs=jobs)
+    results = batch(library, files, options)
+    for result in results:
+        where = f" -> {shown_path(result.folder)}/" if result.folder else ""
+        typer.echo(f"{result.status:<9} {shown_path(result.file)}{where}"
+                   + (f"\n          {result.reason}" if result.reason else ""))
+    counts = {s: sum(r.status == s for r in results) for s in ("built", "unchanged", "failed")}
+    typer.echo(f"{counts['built']} built, {counts['unchanged']} unchanged, "
+               f"{counts['failed']} failed")
+    if counts["failed"]:
+        raise typer.Exit(ExitCode.INVALID_SCRIPT)
 
 
 cache_app = typer.Typer(help="The render cache: every sentence spoken before.",
