@@ -36,7 +36,7 @@ from voiceguide.lexicon import phonemes
 from voiceguide.library import find_scripts, load_client, shown_path, validate_files
 from voiceguide.loudness import LoudnessTarget
 from voiceguide.model import Cue, Silence, Speech
-from voiceguide.plan import Pacing, estimate_item_ms, estimate_ms
+from voiceguide.plan import Pacing, estimate_lengths, estimate_ms
 from voiceguide.say import say_to_file
 from voiceguide.sounds import DEFAULT_STYLE, STYLES
 
@@ -213,8 +213,7 @@ def show_command(name: Annotated[str, typer.Argument(help="A routine or techniqu
     clock = 0
     for track in plan.tracks:
         typer.echo(f"\n{track.file_name}  {track.technique.title}")
-        for item in track.items:
-            length = estimate_item_ms(item, rate)
+        for item, length in zip(track.items, estimate_lengths(track, rate), strict=True):
             if isinstance(item, Speech):
                 typer.echo(f"  ~{fmt_ms(clock):>7}  say    {item.text}")
             elif isinstance(item, Silence) and item.reason != "gap":

@@ -602,6 +602,9 @@ _PLACEHOLDERS = ("side", "other_side")
 
 
 def _placeholder_problem(text: str, in_sides: bool) -> str | None:
+    if "{{" in text or "}}" in text:
+        return ("has doubled braces: the voice would read them (placeholders are written "
+                "{side} and {other_side})")
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError:

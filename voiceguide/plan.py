@@ -228,8 +228,19 @@ def estimate_item_ms(item: PlanItem, rate_wpm: int) -> int:
     return round(words * 60_000 / rate_wpm) + 250
 
 
+def estimate_lengths(track: TrackPlan, rate_wpm: int) -> list[int]:
+    """Each item's estimated length, in ms."""
+    lengths: list[int] = []
+    for item in track.items:
+        length = estimate_item_ms(item, rate_wpm)
+        if isinstance(item, Silence) and item.after_speech and lengths:
+            length = max(length - lengths[-1], 0)  # the countdown's words are inside it
+        lengths.append(length)
+    return lengths
+
+
 def estimate_ms(track: TrackPlan, rate_wpm: int) -> int:
-    return sum(estimate_item_ms(item, rate_wpm) for item in track.items)
+    return sum(estimate_lengths(track, rate_wpm))
 
 
 def words(plan: RoutinePlan) -> int:
