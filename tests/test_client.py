@@ -68,6 +68,10 @@ def test_client_routine_greets_and_follows_the_chosen_techniques(write: Writer,
     (CLIENT.replace("  neck:\n", "  back:\n"),
      "maria.yaml:6:3: 'back' is not one of this client's techniques (neck): add it to "
      "'techniques' or remove its override"),
+    (CLIENT.replace("techniques: [neck]", "techniques: [neck, hello]") +
+     "  hello:\n    hold: 5s\n",
+     "maria.yaml:10:3: 'hold' would change nothing: 'hello' has no hold step (remove the "
+     "line)"),
     (CLIENT + "pace: 3\n", "maria.yaml:10:7: 'pace' must be a factor from 0.5 to 2 (1 keeps "
      "the script's pauses)"),
     (CLIENT.replace("name: Maria\n", ""),

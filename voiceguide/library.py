@@ -12,7 +12,18 @@ from importlib import resources
 from pathlib import Path
 
 from voiceguide.errors import Problem, ScriptError, SettingsError
-from voiceguide.model import Client, Clinic, Library, Routine, Source, Technique
+from voiceguide.model import (
+    Client,
+    Clinic,
+    Hold,
+    Library,
+    Repeat,
+    Routine,
+    Sides,
+    Source,
+    Step,
+    Technique,
+)
 from voiceguide.parse import (
     parse_client,
     parse_clinic,
@@ -118,9 +129,29 @@ def load_client(path: Path, library: Library) -> Client:
                  for (tid, _), source in zip(client.overrides, client.override_sources,
                                              strict=True)
                  if tid not in client.techniques]
+    for (tid, override), source in zip(client.overrides, client.override_sources,
+                                       strict=True):
+        technique = library.techniques.get(tid)
+        if technique is None:
+            continue
+        for field, wanted, kind in (("hold", override.hold_ms, Hold),
+                                    ("repeats", override.repeats, Repeat),
+                                    ("sides", override.side, Sides)):
+            if wanted and not _contains(technique.steps, kind):
+                problems.append(_at(source, f"'{field}' would change nothing: '{tid}' has "
+                                    f"no {kind.__name__.lower()} step (remove the line)"))
     if problems:
         raise ScriptError(problems)
     return client
+
+
+def _contains(steps: Iterable[Step], kind: type) -> bool:
+    for step in steps:
+        if isinstance(step, kind):
+            return True
+        if isinstance(step, Repeat | Sides) and _contains(step.steps, kind):
+            return True
+    return False
 
 
 def _at(source: Source, message: str) -> Problem:
