@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -152,3 +153,32 @@ def test_a_rebuild_with_nothing_changed_writes_nothing(scripts: Path, write: Wri
     (changed,) = build(load_library(scripts), [], options)
     assert not changed.unchanged
     assert "Welcome back." in (changed.folder / "01-hello.vtt").read_text()
+
+
+def test_an_edit_encodes_only_the_changed_track_and_the_full_routine(
+        scripts: Path, write: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voiceguide import export
+
+    options = BuildOptions(voice=TONE, out=tmp_path / "out",
+                           cache=ClipCache(tmp_path / "cache"), jobs=2)
+    (first,) = build(load_library(scripts), [], options)
+    before = {p.name: p.read_bytes() for p in first.folder.glob("*.mp3")}
+    encoded: list[str] = []
+    real = export.encode
+
+    def counting(clip, path, *args):  # type: ignore[no-untyped-def]
+        encoded.append(path.name)
+        real(clip, path, *args)
+
+    monkeypatch.setattr(export, "encode", counting)
+    write("techniques/neck.yaml", (scripts / "techniques" / "neck.yaml").read_text()
+          .replace("Sit tall.", "Sit tall, please."))
+    (second,) = build(load_library(scripts), [], options)
+    assert sorted(name.split(".")[1] for name in encoded) == ["02-neck", "daily"]
+    after = {p.name: p.read_bytes() for p in second.folder.glob("*.mp3")}
+    assert after["01-hello.mp3"] == before["01-hello.mp3"]
+    assert after["02-neck.mp3"] != before["02-neck.mp3"]
+    manifest = json.loads(second.manifest.read_text())
+    kept = manifest["tracks"][0]
+    assert kept["loudness"]["integrated_lufs"] == pytest.approx(-16, abs=0.5)
+    assert kept["fingerprint"]

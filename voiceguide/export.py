@@ -133,6 +133,32 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing) -> Loud
     return loudness
 
 
+_AUDIO_SUFFIXES = {f.suffix for f in FORMATS.values()}
+
+
+def _file_print(job: _Audio, publishing: Publishing) -> str:
+    """What one audio file is made of: its audio, its tags, the format and the target."""
+    digest = hashlib.sha256(job.clip.pcm)
+    described = {"tags": asdict(job.tags) | {"cover": hashlib.sha256(
+        job.tags.cover).hexdigest()}, "encoding": asdict(publishing.encoding),
+        "loudness": asdict(publishing.loudness) if publishing.loudness else None,
+        "rate": job.clip.frame_rate, "manifest": FORMAT}
+    digest.update(json.dumps(described, sort_keys=True, default=str).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _earlier_files(folder: Path) -> dict[str, tuple[str, Loudness]]:
+    """Each audio file of the earlier build in `folder`: its fingerprint and loudness."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        entries = [*manifest["tracks"], manifest["routine"]]
+        return {e["file"]: (e.get("fingerprint", ""), Loudness(
+            e["loudness"]["integrated_lufs"], e["loudness"]["true_peak_dbtp"]))
+            for e in entries}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
                 ) -> tuple[list[_Audio], list[Chapter], bool]:
     """The audio files to write (full routine last), its chapters, and whether the routine
@@ -199,17 +225,23 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[st
     manifest_path = folder / MANIFEST
     temps = {path: _temp_name(path) for path in [*finals, *texts, manifest_path]}
     try:
+        prints = [_file_print(a, publishing) for a in audio]
+        earlier = _earlier_files(folder)
+        kept = [final.is_file() and earlier.get(final.name, ("", None))[0] == p
+                for final, p in zip(finals, prints, strict=True)]
         with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
             # ffmpeg runs as a subprocess and numpy frees the GIL: threads do run in parallel.
-            futures = [pool.submit(_encode_and_measure, a, temps[p], publishing)
-                       for a, p in zip(audio, finals, strict=True)]
+            # A file whose fingerprint matches the earlier build's is kept as it is.
+            futures = [None if keep else pool.submit(_encode_and_measure, a, temps[p],
+                                                     publishing)
+                       for a, p, keep in zip(audio, finals, kept, strict=True)]
             loudness = []
             for future, path in zip(futures, finals, strict=True):
-                loudness.append(future.result())
+                loudness.append(future.result() if future else earlier[path.name][1])
                 if progress:
                     progress(path)
-        entries = [FileEntry(a.name, c, lu) for a, c, lu in
-                   zip(audio, caption_names, loudness, strict=True)]
+        entries = [FileEntry(a.name, c, lu, fp) for a, c, lu, fp in
+                   zip(audio, caption_names, loudness, prints, strict=True)]
         track_entries = entries[-1:] if alone else entries[:-1]
         settings = {**settings, "format": publishing.encoding.format,
                     "bitrate": publishing.encoding.effective_bitrate,
@@ -223,7 +255,8 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[st
         temps[manifest_path].write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
                                         + "\n", encoding="utf-8")
         for path, temp in temps.items():  # the manifest is last: it vouches for the rest
-            temp.replace(path)
+            if temp.exists() or path.suffix not in _AUDIO_SUFFIXES:
+                temp.replace(path)
     except OSError as exc:
         raise OutputError(f"can't write to {folder}: {exc.strerror}",
                           "check the folder's permissions and free space") from None

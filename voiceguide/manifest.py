@@ -21,6 +21,7 @@ class FileEntry:
     audio: str
     captions: str
     loudness: Loudness
+    fingerprint: str = ""  # of what the file is made of: equal means the same file
 
 
 def item_json(placed: Placed, frame_rate: int) -> dict[str, Any]:
@@ -60,6 +61,7 @@ def track_json(track: Track, entry: FileEntry, start: int) -> dict[str, Any]:
         "duration_ms": track.duration_ms,
         "start_ms": samples_to_ms(start, rate),
         "loudness": entry.loudness.to_json(),
+        "fingerprint": entry.fingerprint,
         "items": [item_json(p, rate) for p in track.placed],
     }
 
@@ -80,6 +82,7 @@ def manifest_json(assembled: AssembledRoutine, tracks: list[FileEntry], routine:
             "duration_ms": assembled.clip.ms,
             "frame_rate": assembled.clip.frame_rate,
             "loudness": routine.loudness.to_json(),
+            "fingerprint": routine.fingerprint,
             "chapters": [chapter_json(c) for c in chapters],
         },
         "tracks": [track_json(t, e, s) for t, e, s in
