@@ -182,3 +182,27 @@ def test_an_edit_encodes_only_the_changed_track_and_the_full_routine(
     kept = manifest["tracks"][0]
     assert kept["loudness"]["integrated_lufs"] == pytest.approx(-16, abs=0.5)
     assert kept["fingerprint"]
+
+
+def test_two_builds_at_once_into_one_folder_leave_it_whole(scripts: Path,
+                                                           tmp_path: Path) -> None:
+    """Each build writes its own temporary files and renames them into place: whichever
+    finishes last, the folder holds one whole, consistent build."""
+    import subprocess
+    import sys
+
+    voiceguide = str(Path(sys.executable).with_name("voiceguide"))
+    out = tmp_path / "out"
+    args = [voiceguide, "build", "--engine", "tone", "--no-cache", "--scripts", str(scripts),
+            "--out", str(out)]
+    runs = [subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]
+    errors = [r.communicate(timeout=300)[1] for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], errors
+    folder = out / "daily"
+    assert not list(folder.glob(".*"))  # no temporary file left behind
+    manifest = json.loads((folder / "manifest.json").read_text())
+    from audio import decode
+
+    for entry in [*manifest["tracks"], manifest["routine"]]:
+        assert abs(decode(folder / entry["file"], 22050).ms - entry["duration_ms"]) <= 1
