@@ -28,10 +28,17 @@ from voiceguide.engines.base import Engine, VoiceSettings
 from voiceguide.errors import SettingsError
 from voiceguide.export import Publishing, Written, fingerprint, up_to_date, write_routine
 from voiceguide.lexicon import Lexicon, load_lexicon
-from voiceguide.library import LEXICON_FILE, find_scripts, load_library, resolve, shown_path
+from voiceguide.library import (
+    CLINIC_FILE,
+    LEXICON_FILE,
+    find_scripts,
+    load_library,
+    resolve,
+    shown_path,
+)
 from voiceguide.loudness import LoudnessTarget, normalize_routine
 from voiceguide.model import Client, Clip, Library, Routine, RoutinePlan, Technique
-from voiceguide.parse import MIN_COUNTDOWN_MS
+from voiceguide.parse import MIN_COUNTDOWN_MS, parse_clinic
 from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
 from voiceguide.render import render, utterances
 from voiceguide.sounds import DEFAULT_STYLE, check_style
@@ -78,9 +85,22 @@ def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Lib
 def lexicon_for(library: Library) -> Lexicon:
     """The shipped lexicon of the clinic's language, with the clinic's own
     scripts/lexicon.yaml over it."""
-    extra = Path(library.root) / LEXICON_FILE
-    return load_lexicon(library.clinic.language, extra if extra.is_file() else None,
-                        shown_path(extra))
+    return lexicon_in(Path(library.root), library.clinic.language)
+
+
+def lexicon_in(root: Path, language: str) -> Lexicon:
+    extra = root / LEXICON_FILE
+    return load_lexicon(language, extra if extra.is_file() else None, shown_path(extra))
+
+
+def lexicon_of_folder(scripts: Path | None = None) -> Lexicon:
+    """The lexicon of a scripts folder, reading only its clinic profile and lexicon: one
+    broken technique must not stop `voiceguide say`."""
+    root = find_scripts(scripts)
+    profile = root / CLINIC_FILE
+    language = parse_clinic(profile, shown_path(profile)).language if profile.is_file() \
+        else "en"
+    return lexicon_in(root, language)
 
 
 def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:

@@ -24,6 +24,7 @@ from voiceguide.build import (
     batch,
     build,
     lexicon_for,
+    lexicon_of_folder,
     open_library,
     plans_for,
 )
@@ -256,7 +257,7 @@ def say_command(
 ) -> None:
     """Say one line into an audio file, with the lexicon's respellings: hear how a word
     sounds before putting it in a script."""
-    lexicon = lexicon_for(open_library(scripts))
+    lexicon = lexicon_of_folder(scripts)
     said = say_to_file(text, VoiceSettings(engine, voice, rate), lexicon, out)
     if said.spoken != " ".join(text.split()):
         typer.echo(f"Said as: {said.spoken}")
