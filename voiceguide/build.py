@@ -26,7 +26,14 @@ from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import Engine, VoiceSettings
 from voiceguide.errors import SettingsError
-from voiceguide.export import Publishing, Written, fingerprint, up_to_date, write_routine
+from voiceguide.export import (
+    Publishing,
+    Written,
+    audio_file_count,
+    fingerprint,
+    up_to_date,
+    write_routine,
+)
 from voiceguide.lexicon import Lexicon, load_lexicon
 from voiceguide.library import (
     CLINIC_FILE,
@@ -259,7 +266,7 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     jobs = jobs_for(library, names, client, options.minutes)
     # Every sentence any pacing could say: repeats and pauses change, the words do not.
     texts = utterances(plan_job(job, library, options.pacing) for job in jobs)
-    files = sum(len(j.routine.track_ids()) + (len(j.routine.track_ids()) > 1) for j in jobs)
+    files = sum(audio_file_count(j.routine) for j in jobs)
     # Not entered with `with`: the engine starts only if something is not in the cache.
     engine = make_engine(options.voice)
     try:

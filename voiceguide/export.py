@@ -27,7 +27,7 @@ from voiceguide.encode import FORMATS, Encoding, decode, encode
 from voiceguide.errors import OutputError
 from voiceguide.loudness import Loudness, LoudnessTarget, correct, measure
 from voiceguide.manifest import FORMAT, FileEntry, manifest_json
-from voiceguide.model import Chapter, Clinic, Clip
+from voiceguide.model import Chapter, Clinic, Clip, Routine
 from voiceguide.tags import Tags, language_3, write_tags
 from voiceguide.timeline import (
     caption_lines,
@@ -159,6 +159,16 @@ def _earlier_files(folder: Path) -> dict[str, tuple[str, Loudness]]:
         return {}
 
 
+def is_alone(routine: Routine) -> bool:
+    """A technique built on its own: one audio file serves as track and full routine."""
+    ids = routine.track_ids()
+    return len(ids) == 1 and ids[0] == routine.id
+
+
+def audio_file_count(routine: Routine) -> int:
+    return 1 if is_alone(routine) else len(routine.track_ids()) + 1
+
+
 def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
                 ) -> tuple[list[_Audio], list[Chapter], bool]:
     """The audio files to write (full routine last), its chapters, and whether the routine
@@ -171,7 +181,7 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
     cover, mime = cover_bytes(clinic.cover, routine.title, clinic.name,
                               f"{len(tracks)} tracks, about {minutes} minutes"
                               if len(tracks) > 1 else f"about {minutes} minutes")
-    alone = len(tracks) == 1 and tracks[0].plan.id == routine.id
+    alone = is_alone(routine)
     chapters = step_chapters(assembled) if publishing.step_chapters else \
         track_chapters(assembled)
 

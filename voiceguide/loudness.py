@@ -75,12 +75,6 @@ def to_clip(samples: np.ndarray, frame_rate: int) -> Clip:
     return Clip(pcm.tobytes(), frame_rate)
 
 
-def integrated_lufs(samples: np.ndarray, frame_rate: int) -> float:
-    """pyloudnorm's meter copies the signal in float64 and walks its blocks in Python;
-    `program_lufs` measures the same way (same filters, same gates) in chunks."""
-    return program_lufs(samples, frame_rate)
-
-
 @lru_cache(maxsize=8)
 def _k_weighting(rate: int) -> np.ndarray:
     """BS.1770's K-weighting (the same two biquads pyloudnorm uses) as second-order
@@ -155,7 +149,7 @@ def true_peak_db(samples: np.ndarray) -> float:
 def measure(clip: Clip) -> Loudness:
     """Integrated loudness and true peak, read straight from the 16-bit PCM in chunks."""
     samples = np.frombuffer(clip.pcm, dtype="<i2")
-    return Loudness(integrated_lufs(samples, clip.frame_rate), true_peak_db(samples))
+    return Loudness(program_lufs(samples, clip.frame_rate), true_peak_db(samples))
 
 
 def limiter_gain(peaks: np.ndarray, ceiling: float, radius: int, size: int) -> np.ndarray:
@@ -184,7 +178,7 @@ def normalize(clip: Clip, target: LoudnessTarget, margin_db: float = ENCODER_MAR
     """Gain to the target loudness, limited to the true-peak ceiling minus a margin for
     the encoder. Silence stays exactly silent, so the layout is unchanged."""
     samples = to_float(clip)
-    loudness = integrated_lufs(samples, clip.frame_rate)
+    loudness = program_lufs(samples, clip.frame_rate)
     if not math.isfinite(loudness):
         return clip  # silence, or too short to measure: nothing to normalize
     peaks = block_peaks(samples)
@@ -195,7 +189,7 @@ def normalize(clip: Clip, target: LoudnessTarget, margin_db: float = ENCODER_MAR
     for _ in range(4):  # limiting lowers loudness a little: raise the gain and try again
         gain = 10 ** (gain_db / 20)
         out = samples * gain * limiter_gain(peaks * gain, ceiling, radius, samples.size)
-        error = target.lufs - integrated_lufs(out, clip.frame_rate)
+        error = target.lufs - program_lufs(out, clip.frame_rate)
         if abs(error) < 0.2:  # well inside the +-1 LU that platforms ask for
             break
         gain_db += error

@@ -242,7 +242,3 @@ def estimate_lengths(track: TrackPlan, rate_wpm: int) -> list[int]:
 def estimate_ms(track: TrackPlan, rate_wpm: int) -> int:
     return sum(estimate_lengths(track, rate_wpm))
 
-
-def words(plan: RoutinePlan) -> int:
-    return sum(len(i.text.split()) for t in plan.tracks for i in t.items
-               if isinstance(i, Speech))
