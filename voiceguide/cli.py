@@ -36,7 +36,7 @@ from voiceguide.errors import ExitCode, ScriptError, SettingsError, VoiceguideEr
 from voiceguide.lexicon import phonemes
 from voiceguide.library import find_scripts, load_client, shown_path, validate_files
 from voiceguide.loudness import LoudnessTarget
-from voiceguide.model import Cue, Silence, Speech
+from voiceguide.model import Cue, Silence, Speech, fmt_ms
 from voiceguide.plan import Pacing, estimate_lengths, estimate_ms
 from voiceguide.say import say_to_file
 from voiceguide.sounds import DEFAULT_STYLE, STYLES
@@ -54,14 +54,6 @@ ScriptsOption = Annotated[
     typer.Option("--scripts", help="Folder with techniques/ and routines/ "
                  "[default: ./scripts if it exists, else the bundled library]"),
 ]
-
-
-def fmt_ms(ms: int) -> str:
-    """9:05 for 545000 ms; 1:02:03 past an hour."""
-    seconds = round(ms / 1000)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _version(value: bool) -> None:

@@ -47,6 +47,15 @@ def draw_cover(title: str, clinic: str, subtitle: str = "") -> bytes:
     return out.getvalue()
 
 
+def routine_cover(path: str | None, title: str, clinic: str, tracks: int, ms: int
+                  ) -> tuple[bytes, str]:
+    """The cover of a routine of `tracks` tracks lasting `ms`: the same image in every
+    audio file and on the share page."""
+    minutes = round(ms / 60_000)
+    return cover_bytes(path, title, clinic, f"{tracks} tracks, about {minutes} minutes"
+                       if tracks > 1 else f"about {minutes} minutes")
+
+
 def cover_bytes(path: str | None, title: str, clinic: str, subtitle: str = "") -> tuple[
         bytes, str]:
     """(image bytes, MIME type): the clinic's file when given, else a drawn cover."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from voiceguide.assemble import AssembledRoutine
-from voiceguide.cover import cover_bytes
+from voiceguide.cover import routine_cover
 from voiceguide.encode import FORMATS, Encoding, decode, encode
 from voiceguide.errors import OutputError
 from voiceguide.loudness import Loudness, LoudnessTarget, correct, measure
@@ -177,10 +177,8 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
     tracks = assembled.tracks
     suffix = publishing.encoding.audio.suffix
     clinic = publishing.clinic
-    minutes = round(assembled.clip.ms / 60_000)
-    cover, mime = cover_bytes(clinic.cover, routine.title, clinic.name,
-                              f"{len(tracks)} tracks, about {minutes} minutes"
-                              if len(tracks) > 1 else f"about {minutes} minutes")
+    cover, mime = routine_cover(clinic.cover, routine.title, clinic.name, len(tracks),
+                                assembled.clip.ms)
     alone = is_alone(routine)
     chapters = step_chapters(assembled) if publishing.step_chapters else \
         track_chapters(assembled)

@@ -287,6 +287,14 @@ def clock(ms: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
 
 
+def fmt_ms(ms: int) -> str:
+    """9:05 for 545000 ms; 1:02:03 past an hour."""
+    seconds = round(ms / 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def ms_to_samples(ms: int, frame_rate: int) -> int:
     """Exact when ms * frame_rate is a multiple of 1000 (e.g. whole seconds at 22050 Hz)."""
     return (ms * frame_rate + 500) // 1000
