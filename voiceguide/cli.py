@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -33,12 +35,20 @@ from voiceguide.encode import FORMATS, Encoding
 from voiceguide.engines import engine_names, make_engine
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import ExitCode, ScriptError, SettingsError, VoiceguideError
+from voiceguide.export import Written
 from voiceguide.lexicon import phonemes
-from voiceguide.library import find_scripts, load_client, shown_path, validate_files
+from voiceguide.library import (
+    SCRIPT_SUFFIXES,
+    find_scripts,
+    load_client,
+    shown_path,
+    validate_files,
+)
 from voiceguide.loudness import LoudnessTarget
 from voiceguide.model import Cue, Silence, Speech, fmt_ms
 from voiceguide.plan import Pacing, estimate_lengths, estimate_ms
 from voiceguide.say import say_to_file
+from voiceguide.share import FEED, PAGE, QR_PNG, QR_SVG, check_base_url, share
 from voiceguide.sounds import DEFAULT_STYLE, STYLES
 
 app = typer.Typer(
@@ -152,6 +162,15 @@ def build_command(
         step_chapters=step_chapters, cue_style=cues, background=background,
         minutes=minutes, out=out, jobs=jobs,
         cache=None if no_cache else ClipCache(cache or default_cache_dir()))
+    with progress_bars() as progress:
+        written = build(library, names or [], options, progress, person)
+    for result in written:
+        say_built(result, list_files=True)
+
+
+@contextmanager
+def progress_bars() -> Iterator[Progress]:
+    """Progress bars for speaking and encoding, on stderr when it is a terminal."""
     console = Console(stderr=True)
     with Bars(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
               transient=True, console=console, disable=not console.is_terminal) as bars:
@@ -162,16 +181,81 @@ def build_command(
             bars.update(speak, total=utterances)
             bars.update(encode, total=files)
 
-        progress = Progress(started=started, spoke=lambda _: bars.advance(speak),
-                            wrote=lambda _: bars.advance(encode))
-        written = build(library, names or [], options, progress, person)
-    for result in written:
-        if result.unchanged:
-            typer.echo(f"Unchanged {shown_path(result.folder)}/ (nothing to do)")
-            continue
-        typer.echo(f"Built {shown_path(result.folder)}/")
+        yield Progress(started=started, spoke=lambda _: bars.advance(speak),
+                       wrote=lambda _: bars.advance(encode))
+
+
+def say_built(result: Written, list_files: bool) -> None:
+    if result.unchanged:
+        typer.echo(f"Unchanged {shown_path(result.folder)}/ (nothing to do)")
+        return
+    typer.echo(f"Built {shown_path(result.folder)}/")
+    if list_files:
         for path in (*result.files, *result.others, result.manifest):
             typer.echo(f"  {path.name}")
+
+
+_SHARED_FILES = {PAGE: "the page: open it, or put the folder on a web host",
+                 FEED: "the podcast feed", QR_SVG: "the page's address as a QR code",
+                 QR_PNG: "the same, as a picture"}
+
+
+@app.command("share")
+def share_command(
+    name: Annotated[str | None, typer.Argument(
+        metavar="[ROUTINE_OR_CLIENT]",
+        help="A routine or technique id, or a client file (clients/maria.yaml) "
+        "[default: the default routine].")] = None,
+    client: Annotated[Path | None, typer.Option(
+        help="A client file: share that client's personal routine.")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="The web address the share folder will have, e.g. "
+        "https://example.org/homework/: the podcast feed gets absolute links and the "
+        "page a QR code.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("output"),
+    jobs: Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")
+                    ] = os.cpu_count() or 1,
+    clinic: Annotated[Path | None, typer.Option(
+        help="Clinic profile [default: clinic.yaml in the scripts folder].")] = None,
+    cache: Annotated[Path | None, typer.Option(
+        help="Render cache folder [default: $VOICEGUIDE_CACHE, else the user cache].")
+                     ] = None,
+    no_cache: Annotated[bool, typer.Option(
+        "--no-cache", help="Speak every sentence again; neither read nor write the cache.")
+                        ] = False,
+    scripts: ScriptsOption = None,
+) -> None:
+    """Make a folder to share a routine with a client: a page with players, chapters,
+    captions and the written steps, a private podcast feed, the audio, a QR code, and a
+    zip of it all, under OUT/<routine-id>/share/. Builds the routine first if its audio
+    is missing or out of date (with the settings of its last build)."""
+    if base_url is not None:
+        check_base_url(base_url)  # before reading anything: a typo costs nothing
+    if name and Path(name).suffix in SCRIPT_SUFFIXES:
+        if client:
+            raise SettingsError("give either a client file or --client, not both")
+        client, name = Path(name), None
+    library = open_library(scripts, clinic)
+    person = load_client(client, library) if client else None
+    options = BuildOptions(out=out, jobs=jobs,
+                           cache=None if no_cache else ClipCache(cache or default_cache_dir()))
+    with progress_bars() as progress:
+        shared = share(library, name, base_url, options, person, progress)
+    say_built(shared.built, list_files=False)
+    size = sum(p.stat().st_size for p in shared.files)
+    typer.echo(f"Shared {shown_path(shared.folder)}/ ({len(shared.files)} files, "
+               f"{size / 1_000_000:.1f} MB)")
+    for path in shared.files:
+        if path.name in _SHARED_FILES:
+            typer.echo(f"  {path.name:<12} {_SHARED_FILES[path.name]}")
+    typer.echo(f"Zip to send: {shown_path(shared.archive)} "
+               f"({shared.archive.stat().st_size / 1_000_000:.1f} MB)")
+    if shared.base_url:
+        typer.echo(f"Page: {shared.page_url}\nFeed: {shared.feed_url}")
+    else:
+        typer.echo("Hint: with --base-url (the web address this folder will have, e.g. "
+                   "https://example.org/homework/) the podcast feed gets the absolute "
+                   "links podcast apps need, and the page a QR code.")
 
 
 @app.command("list")

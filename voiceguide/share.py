@@ -1,0 +1,653 @@
+"""Sharing a routine with a client: one folder of static files that opens from a disk, from
+an e-mailed zip, or from any web host.
+
+`share()` first builds the routine (a no-op when its audio is up to date, so the page
+always matches the scripts), then writes `OUT/<id>/share/`:
+
+- `index.html`: the page (players, chapters, captions, written steps, downloads), with
+  its CSS and script inline and a Content-Security-Policy that lets it load only its own
+  files;
+- `feed.xml`: a private podcast feed (RSS 2.0, iTunes and Podcasting 2.0 tags);
+- the audio files, their WebVTT captions, the cover, the full routine's JSON chapters;
+- `qr.svg` and `qr.png`: the page's address, when the folder's web address is known;
+
+and `OUT/<id>/<id>-share.zip` beside it, holding the same files. The folder is written
+in full under a temporary name beside the old one and then swapped in; the zip is
+written under a temporary name and renamed: a failure leaves the previous share as it
+was.
+
+Everything published comes from the scripts, the clinic profile, the client file and
+the manifest: never a path or a name of the machine that built it. Text is escaped by
+construction (Jinja2's autoescape for HTML, ElementTree for XML) and every URL is built
+from quoted file names with urllib.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import uuid
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from xml.etree import ElementTree as ET
+
+import jinja2
+import segno
+from markupsafe import Markup
+
+from voiceguide.build import BuildOptions, Job, Progress, build, for_client, jobs_for
+from voiceguide.cover import routine_cover
+from voiceguide.encode import FORMATS, Encoding
+from voiceguide.engines.base import VoiceSettings
+from voiceguide.errors import OutputError, SettingsError
+from voiceguide.export import MANIFEST, Written
+from voiceguide.library import shown_path
+from voiceguide.loudness import LoudnessTarget
+from voiceguide.model import (
+    Chapter,
+    Client,
+    Clinic,
+    Hold,
+    Library,
+    Repeat,
+    Say,
+    Sides,
+    Step,
+    fmt_ms,
+)
+from voiceguide.plan import Pacing
+from voiceguide.tags import GENRE
+
+SHARE_FOLDER = "share"
+PAGE = "index.html"
+FEED = "feed.xml"
+QR_SVG = "qr.svg"
+QR_PNG = "qr.png"
+CHAPTERS_MIME = "application/json+chapters"
+ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+PODCAST = "https://podcastindex.org/namespace/1.0"
+ATOM = "http://www.w3.org/2005/Atom"
+# The namespace Podcasting 2.0 derives a feed's podcast:guid from (UUIDv5 of its URL).
+_PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
+_BASE_URL_HINT = "give the web address the share folder will have, e.g. --base-url " \
+    "https://example.org/homework/"
+
+# --------------------------------------------------------------------------- URLs
+
+
+def check_base_url(url: str) -> str:
+    """The web address of the share folder, checked and normalized: http or https, a
+    host, no user name or password (they would be published), no query or fragment,
+    ending in '/'. Raises SettingsError otherwise."""
+
+    def bad(why: str) -> SettingsError:
+        return SettingsError(f"--base-url '{url}' {why}", _BASE_URL_HINT)
+
+    if not url or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise bad("is empty or contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        raise bad("is not a web address that can be read") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise bad("is not an http:// or https:// address")
+    if not host:
+        raise bad("names no host")
+    if parts.username is not None or parts.password is not None:
+        raise bad("carries a user name or password, which would be published")
+    if parts.query or parts.fragment:
+        raise bad("has a '?' query or a '#' fragment: give the folder's address")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return urlunsplit((parts.scheme.lower(), netloc, quote(path, safe="/%:@!$&'()*+,;="),
+                       "", ""))
+
+
+def url_of(name: str, base: str | None) -> str:
+    """A share file's URL: absolute under `base`, else relative to the page and feed."""
+    quoted = quote(name)
+    return urljoin(base, quoted) if base else quoted
+
+
+def web_link(address: str) -> str | None:
+    """The clinic's website as a link, only when it is an http(s) address (never a
+    javascript: or other URL); None otherwise, and it is shown as text."""
+    try:
+        parts = urlsplit(address.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return urlunsplit(parts)
+
+
+def data_url(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+# --------------------------------------------------------------------------- the view
+
+
+StepKind = Literal["say", "hold", "repeat", "sides", "switch"]
+
+
+@dataclass(frozen=True)
+class WrittenStep:
+    """A step as the page writes it: what to do, with its hold, repeat or sides made
+    visible as a badge."""
+
+    kind: StepKind
+    text: str = ""
+    badge: str = ""  # "Hold 30 s", "3 times", "Right side, then left side"
+    release: str = ""  # what a hold ends with
+    steps: tuple[WrittenStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class SharedAudio:
+    """One audio file of the share folder, as the page and the feed describe it."""
+
+    file: str
+    title: str
+    summary: str
+    duration_ms: int
+    size: int  # bytes, exact
+    mime: str
+    captions: str  # the .vtt file beside it
+    captions_url: str  # a data: URL of the same captions (see captions_data_url)
+    guid: str
+
+
+@dataclass(frozen=True)
+class SharedTrack:
+    number: int
+    id: str
+    title: str
+    summary: str
+    equipment: tuple[str, ...]
+    start_ms: int  # in the full routine
+    duration_ms: int
+    steps: tuple[WrittenStep, ...]
+    audio: SharedAudio | None  # None: a technique shared on its own (the full file)
+    framing: bool = False  # the routine's intro or outro, not one of its techniques
+
+
+@dataclass(frozen=True)
+class ShareView:
+    """Everything the page and the feed show, taken from the scripts, the clinic profile,
+    the client file and the manifest."""
+
+    id: str
+    title: str
+    summary: str
+    clinic: Clinic
+    note: str  # a client's personal note
+    full: SharedAudio
+    chapters: tuple[Chapter, ...]
+    tracks: tuple[SharedTrack, ...]
+    equipment: tuple[str, ...]
+    cover: str  # file name
+    cover_mime: str
+    chapters_file: str | None  # JSON chapters of the full routine
+    base_url: str | None
+    published: datetime  # when the audio was built
+
+    @property
+    def page_url(self) -> str:
+        return url_of(PAGE, self.base_url)
+
+    @property
+    def feed_url(self) -> str:
+        return url_of(FEED, self.base_url)
+
+    @property
+    def audio(self) -> tuple[SharedAudio, ...]:
+        """Every audio file: the tracks in order, then the full routine."""
+        return (*(t.audio for t in self.tracks if t.audio), self.full)
+
+
+def _side_name(side: str) -> str:
+    return side.capitalize()
+
+
+def _fill(text: str, sides: Mapping[str, str]) -> str:
+    # The parser allows {side} and {other_side} only inside a sides block.
+    return text.format(**sides) if sides else text
+
+
+def seconds_text(ms: int) -> str:
+    """30 s; 1 min 30 s; 2 min."""
+    seconds = round(ms / 1000)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+def written_steps(steps: Sequence[Step], pacing: Pacing,
+                  sides: Mapping[str, str] | None = None) -> tuple[WrittenStep, ...]:
+    """A technique's steps for reading: what is said, holds with their length, repeated
+    blocks with their count (as the audio does them), blocks done on each side with the
+    sides named. Pauses and chimes are for the ear and left out."""
+    sides = sides or {}
+    out: list[WrittenStep] = []
+    for step in steps:
+        if isinstance(step, Say):
+            out.append(WrittenStep("say", _fill(step.text, sides)))
+        elif isinstance(step, Hold):
+            out.append(WrittenStep("hold", _fill(step.say, sides),
+                                   f"Hold {seconds_text(step.ms)}",
+                                   _fill(step.release, sides)))
+        elif isinstance(step, Repeat):
+            times = pacing.repeats(step)
+            inner = written_steps(step.steps, pacing, sides)
+            if times == 1:
+                out.extend(inner)
+            else:
+                out.append(WrittenStep("repeat", badge=f"{times} times", steps=inner))
+        elif isinstance(step, Sides):
+            first = {"side": step.first, "other_side": step.second}
+            inner = written_steps(step.steps, pacing, first)
+            if step.first_only:
+                badge = f"{_side_name(step.first)} side only"
+            else:
+                badge = f"{_side_name(step.first)} side, then {step.second} side"
+                switch = _fill(step.switch, {"side": step.second, "other_side": step.first})
+                inner = (*inner, WrittenStep("switch", switch))
+            out.append(WrittenStep("sides", badge=badge, steps=inner))
+    return tuple(out)
+
+
+def _equipment(tracks: Sequence[SharedTrack]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for track in tracks:
+        for thing in track.equipment:
+            seen.setdefault(thing, None)
+    return tuple(seen)
+
+
+def captions_data_url(vtt: str) -> str:
+    """The captions inline: browsers refuse to load a .vtt file into a page opened from
+    file:// ('file: URLs are treated as unique security origins'), a data: URL works
+    everywhere."""
+    return data_url(vtt.encode("utf-8"), "text/vtt")
+
+
+@dataclass(frozen=True)
+class ShareFiles:
+    """What the view needs to know of the files in the share folder."""
+
+    sizes: Mapping[str, int]  # every file, by name
+    captions: Mapping[str, str]  # the WebVTT text of every .vtt file
+    cover: str
+    cover_mime: str
+    published: datetime
+
+
+def share_view(job: Job, clinic: Clinic, manifest: Mapping[str, Any], files: ShareFiles,
+               note: str = "", base_url: str | None = None) -> ShareView:
+    """The page's and feed's content: the manifest says what the audio is (files, lengths,
+    chapters); the job's techniques say what to do (with the client's overrides and the
+    manifest's pacing, so repeat counts match the audio)."""
+    routine = manifest["routine"]
+    mime = FORMATS[manifest["settings"]["format"]].mime
+    pacing = _pacing(manifest["settings"].get("pacing", {}))
+    entries = manifest["tracks"]
+    ids = list(job.routine.track_ids())
+    if [e["id"] for e in entries] != ids:  # the build just made this manifest
+        raise OutputError(f"the manifest of '{job.routine.id}' does not list its "
+                          "techniques", "build it again: voiceguide build")
+    alone = len(entries) == 1 and entries[0]["file"] == routine["file"]
+
+    def audio(entry: Mapping[str, Any], title: str, summary: str) -> SharedAudio:
+        name = entry["file"]
+        guid = entry.get("fingerprint") or hashlib.sha256(
+            f"{job.routine.id}/{name}/{entry['duration_ms']}".encode()).hexdigest()
+        return SharedAudio(name, title, summary, entry["duration_ms"], files.sizes[name],
+                           mime, entry["captions"],
+                           captions_data_url(files.captions[entry["captions"]]),
+                           f"voiceguide:{job.routine.id}:{guid[:20]}")
+
+    tracks = tuple(SharedTrack(
+        e["number"], e["id"], e["title"], e["summary"], tuple(e["equipment"]),
+        e["start_ms"], e["duration_ms"],
+        written_steps(job.techniques[e["id"]].steps, pacing),
+        None if alone else audio(e, e["title"], e["summary"]),
+        e["id"] in (job.routine.intro, job.routine.outro)) for e in entries)
+    full_title = routine["title"] if alone else f"{routine['title']} (full session)"
+    chapters = tuple(Chapter(c["title"], c["start_ms"], c["end_ms"])
+                     for c in routine.get("chapters", []))
+    return ShareView(
+        id=routine["id"], title=routine["title"], summary=routine["summary"],
+        clinic=clinic, note=note, full=audio(routine, full_title, routine["summary"]),
+        chapters=chapters, tracks=tracks, equipment=_equipment(tracks), cover=files.cover,
+        cover_mime=files.cover_mime, chapters_file=chapters_name(routine["id"])
+        if chapters else None, base_url=base_url, published=files.published)
+
+
+def _pacing(recorded: Mapping[str, Any]) -> Pacing:
+    known = {f.name for f in fields(Pacing)}
+    return Pacing(**{k: v for k, v in recorded.items() if k in known})
+
+
+def chapters_name(routine_id: str) -> str:
+    return f"{routine_id}.chapters.json"
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def _about(ms: int) -> str:
+    minutes = max(round(ms / 60_000), 1)
+    return f"about {minutes} minute{'s' * (minutes != 1)}"
+
+
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.0f} kB"
+
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("voiceguide", "templates"),
+    autoescape=True,  # every {{ value }} is HTML-escaped, attributes included
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_TEMPLATES.filters.update(clock=fmt_ms, about=_about, size=_size, url=quote)
+
+
+def _asset(name: str) -> str:
+    return (resources.files("voiceguide") / "templates" / name).read_text(encoding="utf-8")
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()
+                                         ).decode("ascii") + "'"
+
+
+def page_html(view: ShareView, qr: bool = False) -> str:
+    """index.html: self-contained (inline CSS and script, captions as data: URLs), its
+    Content-Security-Policy allowing nothing but its own folder's files."""
+    css, script = _asset("share.css"), _asset("share.js")
+    policy = "; ".join([
+        "default-src 'none'", "img-src 'self'", "media-src 'self' data:",
+        f"style-src {_csp_hash(css)}", f"script-src {_csp_hash(script)}",
+        "base-uri 'none'", "form-action 'none'"])
+    return _TEMPLATES.get_template("share.html").render(
+        view=view, css=Markup(css), script=Markup(script), policy=policy, qr=qr,
+        website=web_link(view.clinic.website),
+        techniques=sum(1 for t in view.tracks if not t.framing))
+
+
+# --------------------------------------------------------------------------- feed
+
+
+def chapters_json(view: ShareView) -> str:
+    """Podcasting 2.0 JSON chapters of the full routine."""
+    return json.dumps({"version": "1.2.0", "chapters": [
+        {"startTime": c.start_ms / 1000, "endTime": c.end_ms / 1000, "title": c.title}
+        for c in view.chapters]}, indent=2, ensure_ascii=False) + "\n"
+
+
+def _sub(parent: ET.Element, tag: str, content: str | None = None, **attrs: str
+         ) -> ET.Element:
+    element = ET.SubElement(parent, tag, attrs)
+    if content is not None:
+        element.text = content
+    return element
+
+
+def feed_xml(view: ShareView) -> bytes:
+    """A private podcast feed: RSS 2.0 with the iTunes and Podcasting 2.0 namespaces, one
+    episode per track and one for the full routine (with its chapters). Text goes in as
+    element text and attribute values, so ElementTree escapes all of it."""
+    ET.register_namespace("itunes", ITUNES)
+    ET.register_namespace("podcast", PODCAST)
+    ET.register_namespace("atom", ATOM)
+    it, pc = f"{{{ITUNES}}}", f"{{{PODCAST}}}"
+    base = view.base_url
+    rss = ET.Element("rss", {"version": "2.0"})
+    channel = _sub(rss, "channel")
+    _sub(channel, "title", view.title)
+    _sub(channel, "link", view.page_url)
+    if base:
+        _sub(channel, f"{{{ATOM}}}link", href=view.feed_url, rel="self",
+             type="application/rss+xml")
+        _sub(channel, f"{pc}guid", str(uuid.uuid5(_PODCAST_GUID_NAMESPACE, view.feed_url
+                                                    .split("://", 1)[1].rstrip("/"))))
+    described = " ".join(part for part in (view.summary, view.note, view.clinic.safety,
+                                           view.clinic.contact) if part)
+    _sub(channel, "description", described)
+    _sub(channel, "language", view.clinic.language)
+    _sub(channel, "generator", "voiceguide")
+    _sub(channel, "lastBuildDate", format_datetime(view.published, usegmt=True))
+    _sub(channel, f"{it}author", view.clinic.name)
+    _sub(channel, f"{it}image", href=url_of(view.cover, base))
+    _sub(channel, f"{it}category", text=GENRE)  # an attribute: **attrs
+    _sub(channel, f"{it}explicit", "false")
+    _sub(channel, f"{it}type", "serial")
+    _sub(channel, f"{it}block", "Yes")  # private: directories must not list it
+    _sub(channel, f"{pc}locked", "yes")  # nor may anyone import it elsewhere
+    image = _sub(channel, "image")
+    _sub(image, "url", url_of(view.cover, base))
+    _sub(image, "title", view.title)
+    _sub(image, "link", view.page_url)
+    episodes = view.audio
+    for number, audio in enumerate(episodes, 1):
+        item = _sub(channel, "item")
+        _sub(item, "title", audio.title)
+        _sub(item, "description", audio.summary)
+        _sub(item, "guid", audio.guid, isPermaLink="false")
+        # Newest last in the list of files, so apps sorting by date show the full session
+        # first; serial apps order by episode number.
+        published = view.published - timedelta(minutes=len(episodes) - number)
+        _sub(item, "pubDate", format_datetime(published, usegmt=True))
+        _sub(item, "enclosure", url=url_of(audio.file, base), length=str(audio.size),
+             type=audio.mime)
+        _sub(item, f"{it}duration", str(round(audio.duration_ms / 1000)))
+        _sub(item, f"{it}episode", str(number))
+        _sub(item, f"{it}episodeType", "full")
+        _sub(item, f"{it}image", href=url_of(view.cover, base))
+        _sub(item, f"{it}explicit", "false")
+        _sub(item, f"{pc}transcript", url=url_of(audio.captions, base), type="text/vtt",
+             rel="captions", language=view.clinic.language)
+        if audio is view.full and view.chapters_file:
+            _sub(item, f"{pc}chapters", url=url_of(view.chapters_file, base),
+                 type=CHAPTERS_MIME)
+    ET.indent(rss)
+    body = ET.tostring(rss, encoding="unicode")
+    note = "" if base else (
+        "<!-- Links here are relative to this file: podcast apps need absolute ones. "
+        "Share again with the base-url option, the web address of this folder. -->\n")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + note + body + "\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------- QR
+
+
+def qr_files(url: str) -> dict[str, bytes]:
+    """The page's address as a QR code, in SVG (print, web) and PNG (e-mail, chat)."""
+    code = segno.make(url, error="m", micro=False)
+    svg, png = io.BytesIO(), io.BytesIO()
+    code.save(svg, kind="svg", scale=8, border=4, title=url, svgclass=None,
+              lineclass=None)
+    code.save(png, kind="png", scale=10, border=4)
+    return {QR_SVG: svg.getvalue(), QR_PNG: png.getvalue()}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A routine's share folder and zip, with the build that made its audio."""
+
+    folder: Path
+    archive: Path
+    files: tuple[Path, ...]  # every file of the folder
+    page_url: str  # relative (index.html) without a base URL
+    feed_url: str
+    base_url: str | None
+    built: Written
+
+
+def as_last_built(options: BuildOptions, folder: Path, client: Client | None = None
+                  ) -> BuildOptions:
+    """The options of the routine's earlier build (voice, pacing, format, loudness,
+    sounds), read from its manifest, over `options`; a client's own settings when it was
+    never built. Sharing then rebuilds only what changed in the scripts, never the
+    choices made when building it."""
+    base = for_client(options, client) if client else options
+    try:
+        settings = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["settings"]
+        pacing = _pacing(settings["pacing"])
+        if client is not None and client.minutes:  # fitted again to the client's length
+            pacing = replace(pacing, pace=client.pace or 1.0, repeat_level=None)
+        audio_format = settings["format"]
+        bitrate = settings["bitrate"]
+        return replace(
+            base, voice=VoiceSettings(settings["engine"], settings["voice"],
+                                      int(settings["rate"]), float(settings["volume"])),
+            pacing=pacing, encoding=Encoding(audio_format, None if bitrate == FORMATS[
+                audio_format].default_bitrate else bitrate),
+            loudness=LoudnessTarget(float(settings["loudness_lufs"]),
+                                    float(settings["true_peak_dbtp"])),
+            step_chapters=bool(settings["step_chapters"]), cue_style=settings["cues"],
+            background=settings["background"], minutes=None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return base
+
+
+def share(library: Library, name: str | None = None, base_url: str | None = None,
+          options: BuildOptions | None = None, client: Client | None = None,
+          progress: Progress | None = None) -> Shared:
+    """Build a routine, a single technique or a client's routine (as it was last built;
+    `options` for a first build), then write its share folder and zip. Bad input (a
+    base URL that is not http(s), an unknown name) is refused before anything is
+    written."""
+    options = options or BuildOptions()
+    base = check_base_url(base_url) if base_url is not None else None
+    if name and client:
+        raise SettingsError("give either a routine name or a client file, not both")
+    names = [name] if name else []
+    (job,) = jobs_for(library, names, client)
+    routine_folder = options.out / job.routine.id
+    folder = routine_folder / SHARE_FOLDER
+    archive = routine_folder / f"{job.routine.id}-share.zip"
+    for path, kind in ((folder, "a folder"), (archive, "a file")):
+        wrong = path.is_file() if kind == "a folder" else path.is_dir()
+        if wrong:
+            raise OutputError(f"{shown_path(path)} is in the way: it should be {kind}",
+                              "move it away, or choose another folder with --out")
+    (written,) = build(library, names, as_last_built(options, routine_folder, client),
+                       progress, client)
+    manifest = json.loads(written.manifest.read_text(encoding="utf-8"))
+    return _write_share(written, manifest, job, library.clinic,
+                        client.note if client else "", base, folder, archive)
+
+
+def _fresh_folder(parent: Path, what: str) -> Path:
+    """A new hidden folder (made with the user's umask, unlike mkdtemp's 0700: the
+    share folder is meant to be read by a web server)."""
+    folder = parent / f".{what}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    folder.mkdir()
+    return folder
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A hard link where the file system allows it (builds replace files, never rewrite
+    them, so the link keeps its content), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _write_share(written: Written, manifest: Mapping[str, Any], job: Job, clinic: Clinic,
+                 note: str, base: str | None, folder: Path, archive: Path) -> Shared:
+    routine = manifest["routine"]
+    built = written.folder
+    entries = [*manifest["tracks"], routine]
+    audio = list(dict.fromkeys(e["file"] for e in entries))
+    captions = list(dict.fromkeys(e["captions"] for e in entries))
+    cover, cover_mime = routine_cover(clinic.cover, routine["title"], clinic.name,
+                                      len(manifest["tracks"]), routine["duration_ms"])
+    cover_name = "cover.png" if cover_mime == "image/png" else "cover.jpg"
+    stage: Path | None = None
+    old: Path | None = None
+    temp_zip = archive.with_name(f".{archive.name}.{os.getpid()}.tmp")
+    try:
+        stage = _fresh_folder(built, "share")
+        for name in [*audio, *captions]:
+            _copy(built / name, stage / name)
+        (stage / cover_name).write_bytes(cover)
+        texts = {name: (stage / name).read_text(encoding="utf-8") for name in captions}
+        published = datetime.fromtimestamp(int((built / routine["file"]).stat().st_mtime),
+                                           UTC)
+        sizes = {p.name: p.stat().st_size for p in stage.iterdir()}
+        view = share_view(job, clinic, manifest, ShareFiles(
+            sizes, texts, cover_name, cover_mime, published), note, base)
+        if view.chapters_file:
+            (stage / view.chapters_file).write_text(chapters_json(view), encoding="utf-8")
+        if base:
+            for name, data in qr_files(view.page_url).items():
+                (stage / name).write_bytes(data)
+        (stage / FEED).write_bytes(feed_xml(view))
+        (stage / PAGE).write_text(page_html(view, qr=base is not None), encoding="utf-8")
+        _zip(stage, temp_zip, f"{routine['id']}-share")
+        # Swap the new folder in, then the zip; on a failure put the old folder back.
+        if folder.exists():
+            old = _fresh_folder(built, "old-share")
+            folder.replace(old / SHARE_FOLDER)
+        moved = False
+        try:
+            stage.replace(folder)
+            moved = True
+            temp_zip.replace(archive)
+        except OSError:
+            if moved:
+                folder.replace(stage)  # removed below
+            if old is not None:
+                (old / SHARE_FOLDER).replace(folder)
+            raise
+    except OSError as exc:
+        raise OutputError(f"can't write the share folder {shown_path(folder)}: "
+                          f"{exc.strerror or exc}",
+                          "check the folder's permissions and free space") from None
+    finally:
+        for leftover in (stage, old):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            temp_zip.unlink()
+    files = tuple(sorted(folder.iterdir()))
+    return Shared(folder, archive, files, view.page_url, view.feed_url, base, written)
+
+
+# Already compressed: stored as they are, which is as small and much faster.
+_STORED = {*(f.suffix for f in FORMATS.values()), ".png", ".jpg"}
+
+
+def _zip(folder: Path, target: Path, top: str) -> None:
+    """Every file of the folder under one top folder, so unpacking makes one folder."""
+    with zipfile.ZipFile(target, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, f"{top}/{path.name}", zipfile.ZIP_STORED if path.suffix in
+                          _STORED else zipfile.ZIP_DEFLATED)
