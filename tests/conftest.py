@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 import textwrap
 from collections.abc import Callable
@@ -12,6 +14,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+VOICEGUIDE = str(Path(sys.executable).with_name("voiceguide"))
+SHARE_BASE_URL = "https://clinic.example/homework/"
 
 # Every build in the tests (and the commands they run) caches sentences in a folder of
 # this test run, never in the user's cache.
@@ -92,3 +96,17 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run(["make", "--no-print-directory", "run", f"OUT={out}"], cwd=REPO,
                    check=True, capture_output=True, timeout=600)
     return out / "homework"
+
+
+@pytest.fixture(scope="session")
+def shared_homework(quickstart: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quick start's build, copied, then `voiceguide share --base-url` as a user runs
+    it (the build is up to date, so it is not made again); returns the share folder."""
+    out = tmp_path_factory.mktemp("shared")
+    shutil.copytree(quickstart, out / "homework")
+    result = subprocess.run([VOICEGUIDE, "share", "--out", str(out), "--base-url",
+                             SHARE_BASE_URL], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Unchanged "), result.stdout
+    return out / "homework" / "share"
