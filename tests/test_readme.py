@@ -95,7 +95,8 @@ OPTION_NAMES = {"out": "--out", "engine": "--engine", "voice": "--voice", "rate"
 
 def test_every_command_and_build_option_is_documented() -> None:
     commands = [c.name for c in app.registered_commands]
-    assert sorted(commands) == ["batch", "build", "list", "say", "show", "validate", "voices"]
+    assert sorted(commands) == ["batch", "build", "list", "say", "share", "show", "validate",
+                                "voices"]
     for name in commands:
         assert f"`voiceguide {name}" in README, name
     for group in app.registered_groups:
@@ -108,6 +109,13 @@ def test_every_command_and_build_option_is_documented() -> None:
         assert param in {"names", "return"} or param in OPTION_NAMES, param
     for option in OPTION_NAMES.values():
         assert f"`{option}" in README, option
+    share = next(c for c in app.registered_commands if c.name == "share")
+    assert share.callback is not None
+    section = README.split("## Sharing with clients", 1)[1].split("\n## ", 1)[0]
+    for param in share.callback.__annotations__:
+        if param not in {"name", "return"}:
+            assert f"`{OPTION_NAMES.get(param, '--' + param.replace('_', '-'))}" in section, \
+                param
 
 
 def test_exit_codes_table_matches_the_code() -> None:
