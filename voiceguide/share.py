@@ -370,7 +370,12 @@ _TEMPLATES = jinja2.Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_TEMPLATES.filters.update(clock=fmt_ms, about=_about, size=_size, url=quote)
+def _clock(ms: int) -> str:
+    """Whole seconds cut, not rounded, as players show times (16:13 for 973.998 s)."""
+    return fmt_ms(ms // 1000 * 1000)
+
+
+_TEMPLATES.filters.update(clock=_clock, about=_about, size=_size, url=quote)
 
 
 def _asset(name: str) -> str:
