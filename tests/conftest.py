@@ -12,6 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
+from voiceguide.build import BuildOptions
+from voiceguide.engines.base import VoiceSettings
+from voiceguide.library import load_client, load_library
+from voiceguide.share import Shared, share
 
 REPO = Path(__file__).resolve().parent.parent
 VOICEGUIDE = str(Path(sys.executable).with_name("voiceguide"))
@@ -110,3 +116,39 @@ def shared_homework(quickstart: Path, tmp_path_factory: pytest.TempPathFactory) 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Unchanged "), result.stdout
     return out / "homework" / "share"
+
+
+HOSTILE_TITLE = "<script>alert(1)</script> & \"Sam's\" ]]> <img src=x onerror=alert(1)>"
+HOSTILE_CLIENT = f"""\
+id: sam
+name: Sam
+title: '{HOSTILE_TITLE.replace("'", "''")}'
+techniques: [neck, rock]
+note: 'Breathe & relax: "slowly", it''s fine ]]'
+"""
+HOSTILE_TECHNIQUE = """\
+id: rock
+title: Rock & "Roll" 'gently' ]]
+summary: Sway & "rock" ]]
+equipment: ['a "big" ball & a towel']
+steps:
+  - say: Press "lightly" & breathe; it's fine ]]
+"""
+COVER_NAME = 'my "cover" & <b>.png'
+
+
+@pytest.fixture
+def hostile(write: Writer, scripts: Path, tmp_path: Path) -> Shared:
+    """A client whose title is a script, text with every XML and HTML special character,
+    a javascript: website and a cover with a hostile file name, shared into a folder
+    whose own name is hostile."""
+    write("techniques/rock.yaml", HOSTILE_TECHNIQUE)
+    write("clinic.yaml", f"name: Hands & \"Co\"\nwebsite: 'javascript:alert(1)'\n"
+          f"contact: 'Call \"us\" & ask ]]'\ncover: '{COVER_NAME}'\n")
+    Image.new("RGB", (1400, 1400), "teal").save(scripts / COVER_NAME, format="PNG")
+    library = load_library(scripts)
+    client = load_client(write("sam.yaml", HOSTILE_CLIENT), library)
+    out = tmp_path / 'out & "<x>"'
+    return share(library, base_url="https://clinic.example/a&b/\"x\"/",
+                 options=BuildOptions(voice=VoiceSettings(engine="tone"), jobs=2, out=out),
+                 client=client)
