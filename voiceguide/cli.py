@@ -64,6 +64,15 @@ ScriptsOption = Annotated[
     typer.Option("--scripts", help="Folder with techniques/ and routines/ "
                  "[default: ./scripts if it exists, else the bundled library]"),
 ]
+CORES = os.cpu_count() or 1
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+JobsOption = Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")]
+ClinicOption = Annotated[Path | None, typer.Option(
+    help="Clinic profile [default: clinic.yaml in the scripts folder].")]
+CacheOption = Annotated[Path | None, typer.Option(
+    help="Render cache folder [default: $VOICEGUIDE_CACHE, else the user cache].")]
+NoCacheOption = Annotated[bool, typer.Option(
+    "--no-cache", help="Speak every sentence again; neither read nor write the cache.")]
 
 
 def _version(value: bool) -> None:
@@ -92,7 +101,7 @@ def build_command(
         help="What to build [default: the default routine].")] = None,
     client: Annotated[Path | None, typer.Option(
         help="A client file: build that client's personal routine.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("output"),
+    out: OutOption = Path("output"),
     engine: Annotated[str, typer.Option(help=f"Speech engine: {', '.join(engine_names())}.")
                       ] = _DEFAULT_VOICE.engine,
     voice: Annotated[str | None, typer.Option(
@@ -119,8 +128,7 @@ def build_command(
     background: Annotated[str | None, typer.Option(
         help=f"Background ambience under the voice: {', '.join(BEDS)}, or a music file.")
                           ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")
-                    ] = os.cpu_count() or 1,
+    jobs: JobsOption = CORES,
     audio_format: Annotated[str, typer.Option(
         "--format", help=f"Audio format: {', '.join(FORMATS)}.")] = "mp3",
     bitrate: Annotated[str | None, typer.Option(
@@ -131,14 +139,9 @@ def build_command(
         help="True-peak ceiling in dBTP (-9 to 0).")] = LoudnessTarget().true_peak_db,
     step_chapters: Annotated[bool, typer.Option(
         "--step-chapters", help="A chapter per script step in the full routine.")] = False,
-    clinic: Annotated[Path | None, typer.Option(
-        help="Clinic profile [default: clinic.yaml in the scripts folder].")] = None,
-    cache: Annotated[Path | None, typer.Option(
-        help="Render cache folder [default: $VOICEGUIDE_CACHE, else the user cache].")
-                     ] = None,
-    no_cache: Annotated[bool, typer.Option(
-        "--no-cache", help="Speak every sentence again; neither read nor write the cache.")
-                        ] = False,
+    clinic: ClinicOption = None,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
     scripts: ScriptsOption = None,
 ) -> None:
     """Build routines (or single techniques, or a client's routine) into tagged,
@@ -212,17 +215,11 @@ def share_command(
         "--base-url", help="The web address the share folder will have, e.g. "
         "https://example.org/homework/: the podcast feed gets absolute links and the "
         "page a QR code.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("output"),
-    jobs: Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")
-                    ] = os.cpu_count() or 1,
-    clinic: Annotated[Path | None, typer.Option(
-        help="Clinic profile [default: clinic.yaml in the scripts folder].")] = None,
-    cache: Annotated[Path | None, typer.Option(
-        help="Render cache folder [default: $VOICEGUIDE_CACHE, else the user cache].")
-                     ] = None,
-    no_cache: Annotated[bool, typer.Option(
-        "--no-cache", help="Speak every sentence again; neither read nor write the cache.")
-                        ] = False,
+    out: OutOption = Path("output"),
+    jobs: JobsOption = CORES,
+    clinic: ClinicOption = None,
+    cache: CacheOption = None,
+    no_cache: NoCacheOption = False,
     scripts: ScriptsOption = None,
 ) -> None:
     """Make a folder to share a routine with a client: a page with players, chapters,
@@ -345,12 +342,11 @@ def say_command(
 @app.command("batch")
 def batch_command(
     clients: Annotated[Path, typer.Argument(help="A folder of client files (*.yaml).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("output"),
+    out: OutOption = Path("output"),
     engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT_VOICE.engine,
     audio_format: Annotated[str, typer.Option(
         "--format", help=f"Audio format: {', '.join(FORMATS)}.")] = "mp3",
-    jobs: Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")
-                    ] = os.cpu_count() or 1,
+    jobs: JobsOption = CORES,
     scripts: ScriptsOption = None,
 ) -> None:
     """Build every client file's routine in a folder, sharing the render cache; one bad
