@@ -23,6 +23,7 @@ import pytest
 import zxingcpp
 from conftest import COVER_NAME, HOSTILE_TITLE, REPO, SHARE_BASE_URL, VOICEGUIDE, Writer
 from PIL import Image
+from test_client import CLIENT as MARIA
 
 from voiceguide import share as share_module
 from voiceguide.build import BuildOptions
@@ -265,18 +266,9 @@ def test_written_steps_show_holds_repeats_and_sides(scripts: Path) -> None:
         WrittenStep("say", "Roll."),)  # once: no badge
 
 
-CLIENT = """\
-id: sam
-name: Sam
-title: Sam's neck routine
-techniques: [neck]
-note: Go gently on the left.
-overrides:
-  neck:
-    repeats: 3
-    hold: 5s
-    sides: left
-"""
+# test_client's client file, renamed and titled.
+CLIENT = MARIA.replace("id: maria\nname: Maria\n",
+                       "id: sam\nname: Sam\ntitle: Sam's neck routine\n")
 
 
 def test_a_client_share_is_theirs_and_reuses_their_build(write: Writer, scripts: Path,
