@@ -21,6 +21,7 @@ def test_wheel_carries_the_seed_library_and_uses_it_anywhere(tmp_path: Path) -> 
     seeds = sorted(p.name for p in (REPO / "scripts").rglob("*.yaml"))
     packed = sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("voiceguide/library/"))
     assert packed == seeds
+    assert {f"voiceguide/templates/share.{x}" for x in ("html", "css", "js")} <= set(names)
     # Run the unpacked wheel from an empty folder: the bundled library must be found.
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
