@@ -142,9 +142,11 @@ def check_zip(shared: share_module.Shared) -> None:
             assert archive.read(top + path.name) == path.read_bytes()
 
 
-def published_bytes(shared: share_module.Shared) -> dict[str, bytes]:
-    files = {p.name: p.read_bytes() for p in shared.folder.iterdir()}
-    with zipfile.ZipFile(shared.archive) as archive:
+def published_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file of a share folder, and every member of the zip beside it."""
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    (zipped,) = folder.parent.glob("*-share.zip")
+    with zipfile.ZipFile(zipped) as archive:
         files.update({n: archive.read(n) for n in archive.namelist()})
     return files
 
@@ -153,7 +155,7 @@ COMMON_WORDS = {"root", "user", "admin", "runner", "build", "ubuntu", "debian", 
                 "test", "home", "share"}
 
 
-def check_private(shared: share_module.Shared, *private: Path) -> None:
+def check_private(folder: Path, *private: Path) -> None:
     """Nothing of the builder's machine is published: no home folder, no path of the
     output or scripts, no user name (unless it is a common word)."""
     needles = {str(Path.home()), *(str(p.resolve()) for p in private),
@@ -161,7 +163,7 @@ def check_private(shared: share_module.Shared, *private: Path) -> None:
     user = getpass.getuser()
     if len(user) >= 4 and user.lower() not in COMMON_WORDS:
         needles.add(user)
-    for name, data in published_bytes(shared).items():
+    for name, data in published_bytes(folder).items():
         for needle in needles:
             assert needle.encode() not in data, (name, needle)
 
@@ -235,7 +237,7 @@ def test_share_builds_the_routine_then_writes_folder_and_zip(scripts: Path,
     check_zip(shared)
     manifest = json.loads(shared.built.manifest.read_text())
     check_feed(shared.folder, manifest, None)
-    check_private(shared, tmp_path, scripts)
+    check_private(shared.folder, tmp_path, scripts)
     assert not [p for p in (tmp_path / "daily").iterdir() if p.name.startswith(".")]
 
 
@@ -316,6 +318,7 @@ def test_feed_of_the_default_routine(shared_homework: Path) -> None:
     manifest = json.loads((shared_homework.parent / "manifest.json").read_text())
     check_feed(shared_homework, manifest, SHARE_BASE_URL)
     assert len(manifest["tracks"]) == 6
+    check_private(shared_homework, shared_homework.parent.parent, REPO)
 
 
 @pytest.mark.e2e
@@ -410,8 +413,8 @@ def test_hostile_client_text_is_published_as_text(hostile: share_module.Shared,
     (found,) = zxingcpp.read_barcodes(picture(hostile.folder / "qr.png"))
     assert found.text == base + "index.html"
     check_zip(hostile)
-    check_private(hostile, hostile.folder.parent.parent, scripts)
-    for data in published_bytes(hostile).values():
+    check_private(hostile.folder, hostile.folder.parent.parent, scripts)
+    for data in published_bytes(hostile.folder).values():
         assert COVER_NAME.encode() not in data
 
 
