@@ -22,6 +22,7 @@ from voiceguide.model import (
     Track,
     TrackPlan,
     ms_to_samples,
+    samples_to_ms,
 )
 from voiceguide.sounds import DEFAULT_STYLE, cue
 
@@ -30,10 +31,32 @@ DEFAULT_FRAME_RATE = 22050  # espeak-ng's rate; used when a track has no speech 
 
 @dataclass(frozen=True)
 class AssembledRoutine:
+    """The full routine is its tracks back to back. It is never joined into one buffer:
+    encoders and meters take the tracks one after another (memory stays one copy)."""
+
     plan: RoutinePlan
     tracks: tuple[Track, ...]
-    clip: Clip  # the full routine: the tracks back to back
-    starts: tuple[int, ...]  # each track's first sample in `clip`
+
+    @property
+    def frame_rate(self) -> int:
+        return self.tracks[0].clip.frame_rate if self.tracks else DEFAULT_FRAME_RATE
+
+    @property
+    def samples(self) -> int:
+        return sum(t.clip.samples for t in self.tracks)
+
+    @property
+    def duration_ms(self) -> int:
+        return samples_to_ms(self.samples, self.frame_rate)
+
+    @property
+    def starts(self) -> tuple[int, ...]:
+        """Each track's first sample in the full routine."""
+        return starts_of([t.clip for t in self.tracks])
+
+    @property
+    def clips(self) -> tuple[Clip, ...]:
+        return tuple(t.clip for t in self.tracks)
 
 
 def frame_rate_of(clips: Mapping[str, Clip]) -> int:
@@ -70,12 +93,23 @@ def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
 
 
 def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip],
-                     cue_style: str = DEFAULT_STYLE) -> AssembledRoutine:
+                     cue_style: str = DEFAULT_STYLE, frame: int = 1) -> AssembledRoutine:
+    """The routine's tracks. With `frame` > 1, every track but the last is made a whole
+    number of `frame` samples long by lengthening its closing silence (at most one frame:
+    26 ms at 22050 Hz), so that encoded tracks can be joined frame by frame."""
     frame_rate = frame_rate_of(clips)
-    tracks = tuple(assemble_track(t, clips, frame_rate, cue_style) for t in plan.tracks)
-    track_clips = [t.clip for t in tracks]
-    return AssembledRoutine(plan, tracks, join_clips(track_clips, frame_rate),
-                            starts_of(track_clips))
+    tracks = [assemble_track(t, clips, frame_rate, cue_style) for t in plan.tracks]
+    return AssembledRoutine(plan, tuple(
+        _aligned(t, frame) if n < len(tracks) - 1 else t for n, t in enumerate(tracks)))
+
+
+def _aligned(track: Track, frame: int) -> Track:
+    short = -track.clip.samples % frame
+    if not short or not track.placed or not isinstance(track.placed[-1].item, Silence):
+        return track
+    last = track.placed[-1]
+    return Track(track.plan, Clip(track.clip.pcm + bytes(2 * short), track.clip.frame_rate),
+                 (*track.placed[:-1], Placed(last.item, last.start, last.end + short)))
 
 
 def join_clips(clips: Sequence[Clip], frame_rate: int = DEFAULT_FRAME_RATE) -> Clip:

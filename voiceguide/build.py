@@ -17,7 +17,6 @@ from voiceguide.assemble import (
     AssembledRoutine,
     assemble_routine,
     frame_rate_of,
-    join_clips,
     planned_samples,
 )
 from voiceguide.background import Bed, load_bed, mix_background, speech_spans
@@ -45,6 +44,7 @@ from voiceguide.library import (
 )
 from voiceguide.loudness import LoudnessTarget, normalize_routine
 from voiceguide.model import Client, Clip, Library, Routine, RoutinePlan, Technique
+from voiceguide.mp3join import frame_samples
 from voiceguide.parse import MIN_COUNTDOWN_MS, parse_clinic
 from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
 from voiceguide.render import render, utterances
@@ -286,7 +286,9 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     # leaves the output folder as it was.
     ready = []
     for item in planned:
-        assembled = assemble_routine(item.plan, clips, options.cue_style)
+        # MP3 tracks a whole number of frames long: the full routine is joined from them
+        frame = frame_samples(frame_rate) if options.encoding.format == "mp3" else 1
+        assembled = assemble_routine(item.plan, clips, options.cue_style, frame)
         if bed is not None:
             assembled = _with_bed(assembled, bed)
         settings = {**settings_json(options, version, item.pacing),
@@ -306,7 +308,7 @@ def _with_bed(assembled: AssembledRoutine, bed: Bed) -> AssembledRoutine:
     """Background ambience under every track, ducked wherever the voice speaks."""
     tracks = tuple(replace(t, clip=mix_background(t.clip, speech_spans(t.placed), bed))
                    for t in assembled.tracks)
-    return replace(assembled, tracks=tracks, clip=join_clips([t.clip for t in tracks]))
+    return replace(assembled, tracks=tracks)
 
 
 # --------------------------------------------------------------------------- batches

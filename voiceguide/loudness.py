@@ -20,7 +20,7 @@ from pyloudnorm.iirfilter import IIRfilter
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly, sosfilt
 
-from voiceguide.assemble import AssembledRoutine, join_clips
+from voiceguide.assemble import AssembledRoutine
 from voiceguide.errors import SettingsError
 from voiceguide.model import Clip
 
@@ -84,35 +84,52 @@ def _k_weighting(rate: int) -> np.ndarray:
     return np.array([np.concatenate([s.b, s.a]) / s.a[0] for s in stages])
 
 
-def program_lufs(samples: np.ndarray, frame_rate: int) -> float:
-    """BS.1770-4 integrated loudness of mono `samples` (int16, or floats in -1..1), the
-    way pyloudnorm measures it (400 ms blocks every 100 ms, -70 LUFS absolute and -10 LU
-    relative gates), but in chunks: memory stays flat however long the track. -inf for
-    silence or less than one block."""
-    sos = _k_weighting(frame_rate)
-    hop = round(0.1 * frame_rate)
-    scale = 1 / 32768 if np.issubdtype(samples.dtype, np.integer) else 1.0
-    state = np.zeros((sos.shape[0], 2))
-    energies: list[np.ndarray] = []
-    chunk = hop * 100
-    for start in range(0, samples.size - hop + 1, chunk):
-        piece = samples[start:start + chunk].astype(np.float32) * np.float32(scale)
-        filtered, state = sosfilt(sos, piece, zi=state)
-        whole = filtered.size // hop * hop
-        energies.append(np.square(filtered[:whole]).reshape(-1, hop).sum(axis=1))
-    quarters = np.concatenate(energies) if energies else np.zeros(0)
-    if quarters.size < 4:
-        return -math.inf
-    blocks = (quarters[:-3] + quarters[1:-2] + quarters[2:-1] + quarters[3:]) / (4 * hop)
-    with np.errstate(divide="ignore"):
-        loudness = -0.691 + 10 * np.log10(blocks)
-    gated = blocks[loudness >= -70]
-    if gated.size == 0:
-        return -math.inf
-    relative = -0.691 + 10 * math.log10(float(gated.mean())) - 10
-    kept = blocks[(loudness > relative) & (loudness > -70)]
-    return -0.691 + 10 * math.log10(float(kept.mean()))
+class LoudnessMeter:
+    """BS.1770-4 integrated loudness of mono audio fed in pieces (int16, or floats in
+    -1..1), the way pyloudnorm measures it (400 ms blocks every 100 ms, -70 LUFS absolute
+    and -10 LU relative gates), filtering a chunk at a time: memory stays flat however
+    long the routine, and a routine can be measured track after track."""
 
+    def __init__(self, frame_rate: int) -> None:
+        self._sos = _k_weighting(frame_rate)
+        self._hop = round(0.1 * frame_rate)
+        self._state = np.zeros((self._sos.shape[0], 2))
+        self._rest = np.zeros(0, dtype=np.float32)  # filtered samples short of a hop
+        self._quarters: list[np.ndarray] = []  # energy of each 100 ms
+
+    def feed(self, samples: np.ndarray) -> None:
+        scale = np.float32(1 / 32768 if np.issubdtype(samples.dtype, np.integer) else 1.0)
+        for start in range(0, samples.size, self._hop * 100):
+            piece = samples[start:start + self._hop * 100].astype(np.float32) * scale
+            filtered, self._state = sosfilt(self._sos, piece, zi=self._state)
+            joined = np.concatenate([self._rest, filtered])
+            whole = joined.size // self._hop * self._hop
+            self._quarters.append(np.square(joined[:whole]).reshape(-1, self._hop).sum(
+                axis=1))
+            self._rest = joined[whole:]
+
+    def lufs(self) -> float:
+        """-inf for silence or less than one block."""
+        hop = self._hop
+        quarters = np.concatenate(self._quarters) if self._quarters else np.zeros(0)
+        if quarters.size < 4:
+            return -math.inf
+        blocks = (quarters[:-3] + quarters[1:-2] + quarters[2:-1] + quarters[3:]) / (4 * hop)
+        with np.errstate(divide="ignore"):
+            loudness = -0.691 + 10 * np.log10(blocks)
+        gated = blocks[loudness >= -70]
+        if gated.size == 0:
+            return -math.inf
+        relative = -0.691 + 10 * math.log10(float(gated.mean())) - 10
+        kept = blocks[(loudness > relative) & (loudness > -70)]
+        return -0.691 + 10 * math.log10(float(kept.mean()))
+
+
+def program_lufs(samples: np.ndarray, frame_rate: int) -> float:
+    """Integrated loudness of mono `samples` (see LoudnessMeter)."""
+    meter = LoudnessMeter(frame_rate)
+    meter.feed(samples)
+    return meter.lufs()
 
 
 def block_peaks(samples: np.ndarray) -> np.ndarray:
@@ -203,7 +220,7 @@ def normalize_routine(assembled: AssembledRoutine, target: LoudnessTarget,
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:  # numpy/scipy free the GIL
         clips = list(pool.map(lambda t: normalize(t.clip, target), assembled.tracks))
     tracks = tuple(replace(t, clip=c) for t, c in zip(assembled.tracks, clips, strict=True))
-    return replace(assembled, tracks=tracks, clip=join_clips(clips))
+    return replace(assembled, tracks=tracks)
 
 
 def correct(clip: Clip, target: LoudnessTarget, measured_pcm: Loudness,
