@@ -267,15 +267,16 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     # Every sentence any pacing could say: repeats and pauses change, the words do not.
     texts = utterances(plan_job(job, library, options.pacing) for job in jobs)
     files = sum(audio_file_count(j.routine) for j in jobs)
-    # Not entered with `with`: the engine starts only if something is not in the cache.
-    engine = make_engine(options.voice)
+    # Not entered with `with`: a worker starts only if something is not in the cache.
+    engines = [make_engine(options.voice) for _ in range(max(options.jobs, 1))]
     try:
         progress.started(len(texts) + len(jobs), files)
-        clips = render(texts, engine, progress.spoke, lexicon, options.cache)
-        planned = _plan_all(jobs, library, options, engine, clips, progress, lexicon)
-        version = engine.identity()
+        clips = render(texts, engines, progress.spoke, lexicon, options.cache)
+        planned = _plan_all(jobs, library, options, engines[0], clips, progress, lexicon)
+        version = engines[0].identity()
     finally:
-        engine.close()
+        for engine in engines:
+            engine.close()
     frame_rate = frame_rate_of(clips)
     bed = load_bed(options.background, frame_rate) if options.background else None
     publishing = Publishing(options.encoding, library.clinic, options.step_chapters,

@@ -49,6 +49,9 @@ app = typer.Typer(
 )
 
 _DEFAULT_VOICE = VoiceSettings()
+CORES = os.cpu_count() or 1
+JobsOption = Annotated[int, typer.Option(
+    min=1, help="Speech workers and files encoded at once [default: cores].")]
 ScriptsOption = Annotated[
     Path | None,
     typer.Option("--scripts", help="Folder with techniques/ and routines/ "
@@ -117,8 +120,7 @@ def build_command(
     background: Annotated[str | None, typer.Option(
         help=f"Background ambience under the voice: {', '.join(BEDS)}, or a music file.")
                           ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")
-                    ] = os.cpu_count() or 1,
+    jobs: JobsOption = CORES,
     audio_format: Annotated[str, typer.Option(
         "--format", help=f"Audio format: {', '.join(FORMATS)}.")] = "mp3",
     bitrate: Annotated[str | None, typer.Option(
@@ -273,8 +275,7 @@ def batch_command(
     engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT_VOICE.engine,
     audio_format: Annotated[str, typer.Option(
         "--format", help=f"Audio format: {', '.join(FORMATS)}.")] = "mp3",
-    jobs: Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")
-                    ] = os.cpu_count() or 1,
+    jobs: JobsOption = CORES,
     scripts: ScriptsOption = None,
 ) -> None:
     """Build every client file's routine in a folder, sharing the render cache; one bad
