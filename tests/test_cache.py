@@ -38,11 +38,14 @@ class Counting:
     def identity(self) -> str:
         return self.inner.identity()
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 def speak(cache: ClipCache, texts: list[str], settings: VoiceSettings = TONE,
           lexicon: Lexicon | None = None) -> tuple[dict[str, Clip], list[str]]:
     engine = Counting(settings)
-    clips = render(texts, engine, lexicon=lexicon, cache=cache)  # type: ignore[arg-type]
+    clips = render(texts, [engine], lexicon=lexicon, cache=cache)  # type: ignore[list-item]
     return clips, engine.said
 
 

@@ -42,7 +42,7 @@ from voiceguide.library import (
     resolve,
     shown_path,
 )
-from voiceguide.loudness import LoudnessTarget, normalize_routine
+from voiceguide.loudness import LoudnessTarget
 from voiceguide.model import Client, Clip, Library, Routine, RoutinePlan, Technique
 from voiceguide.mp3join import frame_samples
 from voiceguide.parse import MIN_COUNTDOWN_MS, parse_clinic
@@ -281,8 +281,6 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     bed = load_bed(options.background, frame_rate) if options.background else None
     publishing = Publishing(options.encoding, library.clinic, options.step_chapters,
                             options.loudness)
-    # Aim the PCM so that the file lands on target after the encoder's own fixed gain.
-    pcm_target = options.loudness.shifted(-options.encoding.audio.encoder_gain_db)
     # Every routine is assembled before the first is written: a problem in any of them
     # leaves the output folder as it was.
     ready = []
@@ -300,7 +298,7 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
         print_ = fingerprint(assembled, settings, publishing)
         earlier = up_to_date(options.out, assembled.plan.routine.id, print_)
         written.append(earlier or write_routine(
-            normalize_routine(assembled, pcm_target, options.jobs), options.out, settings,
+            assembled, options.out, settings,
             publishing, options.jobs, progress.wrote, print_))
     return written
 

@@ -28,7 +28,14 @@ from voiceguide.assemble import AssembledRoutine, join_clips
 from voiceguide.cover import cover_bytes
 from voiceguide.encode import FORMATS, Encoding, decode, encode, remux_mp3
 from voiceguide.errors import OutputError
-from voiceguide.loudness import Loudness, LoudnessMeter, LoudnessTarget, correct, measure
+from voiceguide.loudness import (
+    Loudness,
+    LoudnessMeter,
+    LoudnessTarget,
+    correct,
+    measure,
+    normalize,
+)
 from voiceguide.manifest import FORMAT, FileEntry, manifest_json
 from voiceguide.model import Chapter, Clinic, Clip, Routine
 from voiceguide.mp3join import can_join, join, read_stream
@@ -119,11 +126,21 @@ def _temp_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
 
+def _normalized(clips: Sequence[Clip], publishing: Publishing) -> list[Clip]:
+    """Each clip at the loudness target, aimed so that the file lands on it after the
+    encoder's own fixed gain."""
+    target = publishing.loudness
+    if target is None:
+        return list(clips)
+    aim = target.shifted(-publishing.encoding.audio.encoder_gain_db)
+    return [normalize(clip, aim) for clip in clips]
+
+
 def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing
                         ) -> tuple[Loudness, Clip]:
-    """Encode, tag, then decode and measure the file itself. When the encoder moved it off
-    the loudness target (a codec's own gain and overshoot vary), correct once by what
-    was measured and encode again. Returns the loudness and the decoded audio."""
+    """Normalize, encode, tag, then decode and measure the file itself. When the encoder
+    moved it off the loudness target (a codec's own gain and overshoot vary), correct once
+    by what was measured and encode again. Returns the loudness and the decoded audio."""
 
     def encode_once(clips: Sequence[Clip]) -> tuple[Loudness, Clip]:
         encode(clips, temp, publishing.encoding, job.tags.chapters,
@@ -132,10 +149,11 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing
         decoded = decode(temp, clips[0].frame_rate)
         return measure(decoded), decoded
 
-    loudness, decoded = encode_once(job.clips)
+    clips = _normalized(job.clips, publishing)
+    loudness, decoded = encode_once(clips)
     target = publishing.loudness
     if target is not None and target.misses(loudness):
-        whole = join_clips(job.clips)
+        whole = join_clips(clips)
         loudness, decoded = encode_once([correct(whole, target, measure(whole), loudness)])
     return loudness, decoded
 
@@ -177,6 +195,8 @@ def _file_print(job: _Audio, publishing: Publishing) -> str:
     digest = hashlib.sha256()
     for clip in job.clips:
         digest.update(clip.pcm)
+    # The clips as assembled: normalizing them is deterministic, so equal prints mean
+    # equal files and a kept file needs no normalizing either.
     described = {"tags": asdict(job.tags) | {"cover": hashlib.sha256(
         job.tags.cover).hexdigest()}, "encoding": asdict(publishing.encoding),
         "loudness": asdict(publishing.loudness) if publishing.loudness else None,

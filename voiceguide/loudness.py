@@ -11,8 +11,7 @@ below is written by hand; it is the classic "minimum filter, then smoothing" des
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -20,7 +19,6 @@ from pyloudnorm.iirfilter import IIRfilter
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly, sosfilt
 
-from voiceguide.assemble import AssembledRoutine
 from voiceguide.errors import SettingsError
 from voiceguide.model import Clip
 
@@ -211,16 +209,6 @@ def normalize(clip: Clip, target: LoudnessTarget, margin_db: float = ENCODER_MAR
             break
         gain_db += error
     return to_clip(out, clip.frame_rate)
-
-
-def normalize_routine(assembled: AssembledRoutine, target: LoudnessTarget,
-                      jobs: int = 1) -> AssembledRoutine:
-    """Each track to the target; the full routine is those same tracks joined, so its
-    loudness lands on the target too (gating ignores the silences between them)."""
-    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:  # numpy/scipy free the GIL
-        clips = list(pool.map(lambda t: normalize(t.clip, target), assembled.tracks))
-    tracks = tuple(replace(t, clip=c) for t, c in zip(assembled.tracks, clips, strict=True))
-    return replace(assembled, tracks=tracks)
 
 
 def correct(clip: Clip, target: LoudnessTarget, measured_pcm: Loudness,
