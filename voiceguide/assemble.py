@@ -73,7 +73,9 @@ def resample(clip: Clip, frame_rate: int) -> Clip:
 
 
 def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
-                   cue_style: str = DEFAULT_STYLE) -> Track:
+                   cue_style: str = DEFAULT_STYLE, frame: int = 1) -> Track:
+    """The track's audio and layout. With `frame` > 1, a closing silence is lengthened
+    (by less than `frame` samples) to make the track a whole number of frames long."""
     pieces: list[bytes] = []
     placed: list[Placed] = []
     position = 0
@@ -89,27 +91,23 @@ def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
         placed.append(Placed(item, position, position + samples))
         pieces.append(pcm)
         position += samples
+    short = -position % frame
+    if short and placed and isinstance(placed[-1].item, Silence):
+        pieces.append(bytes(2 * short))
+        placed[-1] = Placed(placed[-1].item, placed[-1].start, placed[-1].end + short)
     return Track(plan, Clip(b"".join(pieces), frame_rate), tuple(placed))
 
 
 def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip],
                      cue_style: str = DEFAULT_STYLE, frame: int = 1) -> AssembledRoutine:
     """The routine's tracks. With `frame` > 1, every track but the last is made a whole
-    number of `frame` samples long by lengthening its closing silence (at most one frame:
-    26 ms at 22050 Hz), so that encoded tracks can be joined frame by frame."""
+    number of `frame` samples long (at most 26 ms more of its closing silence at
+    22050 Hz), so that encoded tracks can be joined frame by frame."""
     frame_rate = frame_rate_of(clips)
-    tracks = [assemble_track(t, clips, frame_rate, cue_style) for t in plan.tracks]
+    last = len(plan.tracks) - 1
     return AssembledRoutine(plan, tuple(
-        _aligned(t, frame) if n < len(tracks) - 1 else t for n, t in enumerate(tracks)))
-
-
-def _aligned(track: Track, frame: int) -> Track:
-    short = -track.clip.samples % frame
-    if not short or not track.placed or not isinstance(track.placed[-1].item, Silence):
-        return track
-    last = track.placed[-1]
-    return Track(track.plan, Clip(track.clip.pcm + bytes(2 * short), track.clip.frame_rate),
-                 (*track.placed[:-1], Placed(last.item, last.start, last.end + short)))
+        assemble_track(t, clips, frame_rate, cue_style, frame if n < last else 1)
+        for n, t in enumerate(plan.tracks)))
 
 
 def join_clips(clips: Sequence[Clip], frame_rate: int = DEFAULT_FRAME_RATE) -> Clip:

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -163,19 +163,11 @@ def _decode_and_measure(path: Path, frame_rate: int) -> tuple[Loudness, Clip]:
     return measure(decoded), decoded
 
 
-def _joined_routine(job: _Audio, tracks: Sequence[Path], decoded: Iterable[
-        tuple[Loudness, Clip]], temp: Path) -> Loudness:
+def _join_routine(job: _Audio, tracks: Sequence[Path], temp: Path) -> None:
     """The full routine made from its tracks' files without encoding it again (mp3join),
-    tagged; its loudness is that of the decoded tracks back to back, which is exactly
-    the decoded full file (see mp3join)."""
+    then tagged."""
     remux_mp3(join([read_stream(path.read_bytes()) for path in tracks]), temp)
     write_tags(temp, "mp3", job.tags)
-    meter = LoudnessMeter(job.clips[0].frame_rate)
-    peak = -math.inf
-    for loudness, clip in decoded:
-        meter.feed(np.frombuffer(clip.pcm, dtype="<i2"))
-        peak = max(peak, loudness.true_peak_db)
-    return Loudness(meter.lufs(), peak)
 
 
 def can_join_tracks(assembled: AssembledRoutine, publishing: Publishing) -> bool:
@@ -341,21 +333,22 @@ def _write_audio(audio: list[_Audio], finals: list[Path], temps: dict[Path, Path
     parts, paths, keeps = audio[:count], finals[:count], kept[:count]
     rate = audio[0].clips[0].frame_rate
     full_needed = joined and not kept[-1]
+    # The full routine's loudness is that of the decoded tracks back to back, which is
+    # exactly the decoded full file (mp3join): measured as the tracks come in, in order.
+    meter, peak = LoudnessMeter(rate), -math.inf
+    loudness: list[Loudness] = []
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
         futures = [pool.submit(_encode_and_measure, a, temps[path], publishing) if not keep
                    else pool.submit(_decode_and_measure, path, rate) if full_needed
                    else None for a, path, keep in zip(parts, paths, keeps, strict=True)]
-        loudness: list[Loudness] = []
-        decoded: list[tuple[Loudness, Clip]] = []
-        for future, path, keep in zip(futures, paths, keeps, strict=True):
+        for n, (path, keep) in enumerate(zip(paths, keeps, strict=True)):
+            future, futures[n] = futures[n], None  # let each decoded track go once used
             result = future.result() if future else None
-            if keep:
-                loudness.append(earlier[path.name][1])
-            else:
-                assert result is not None
-                loudness.append(result[0])
+            loudness.append(earlier[path.name][1] if keep or result is None else result[0])
             if result and full_needed:
-                decoded.append((loudness[-1], result[1]))
+                meter.feed(np.frombuffer(result[1].pcm, dtype="<i2"))
+                peak = max(peak, loudness[-1].true_peak_db)
+            del result, future
             if progress:
                 progress(path)
     if joined:
@@ -364,7 +357,8 @@ def _write_audio(audio: list[_Audio], finals: list[Path], temps: dict[Path, Path
             loudness.append(earlier[full.name][1])
         else:
             tracks = [p if keep else temps[p] for p, keep in zip(paths, keeps, strict=True)]
-            loudness.append(_joined_routine(audio[-1], tracks, decoded, temps[full]))
+            _join_routine(audio[-1], tracks, temps[full])
+            loudness.append(Loudness(meter.lufs(), peak))
         if progress:
             progress(full)
     return loudness
