@@ -250,6 +250,7 @@ def normalize(clip: Clip, target: LoudnessTarget, margin_db: float = ENCODER_MAR
         if abs(error) < 0.2:  # well inside the +-1 LU that platforms ask for
             break
         gain_db += error
+    del samples  # before converting: one float copy of a long track at a time is enough
     return to_clip(out, clip.frame_rate)
 
 
