@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -123,7 +124,7 @@ class _Audio:
 
 
 def _temp_name(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    return final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
 def _normalized(clips: Sequence[Clip], publishing: Publishing) -> list[Clip]:
