@@ -15,9 +15,9 @@ import contextlib
 import hashlib
 import json
 import os
-import threading
 import re
 import struct
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 

@@ -14,8 +14,8 @@ import hashlib
 import json
 import math
 import os
-import threading
 import re
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
