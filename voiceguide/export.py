@@ -329,7 +329,9 @@ def _write_audio(audio: list[_Audio], finals: list[Path], temps: dict[Path, Path
                  progress: Callable[[Path], None] | None) -> list[Loudness]:
     """Encode every audio file that changed (a kept file stays as it is) and measure it;
     with `joined`, the full routine is joined from the tracks' files instead of encoded.
-    ffmpeg runs as a subprocess and numpy frees the GIL: threads do run in parallel."""
+    (Not joined, the full routine normalizes its tracks again, in parallel with them:
+    rare, and simpler than waiting on them.) ffmpeg runs as a subprocess and numpy
+    frees the GIL: threads do run in parallel."""
     count = len(audio) - 1 if joined else len(audio)  # the files encoded here
     parts, paths, keeps = audio[:count], finals[:count], kept[:count]
     rate = audio[0].clips[0].frame_rate
