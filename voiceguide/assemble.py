@@ -22,6 +22,7 @@ from voiceguide.model import (
     Track,
     TrackPlan,
     ms_to_samples,
+    samples_to_ms,
 )
 from voiceguide.sounds import DEFAULT_STYLE, cue
 
@@ -30,10 +31,32 @@ DEFAULT_FRAME_RATE = 22050  # espeak-ng's rate; used when a track has no speech 
 
 @dataclass(frozen=True)
 class AssembledRoutine:
+    """The full routine is its tracks back to back. It is never joined into one buffer:
+    encoders and meters take the tracks one after another (memory stays one copy)."""
+
     plan: RoutinePlan
     tracks: tuple[Track, ...]
-    clip: Clip  # the full routine: the tracks back to back
-    starts: tuple[int, ...]  # each track's first sample in `clip`
+
+    @property
+    def frame_rate(self) -> int:
+        return self.tracks[0].clip.frame_rate if self.tracks else DEFAULT_FRAME_RATE
+
+    @property
+    def samples(self) -> int:
+        return sum(t.clip.samples for t in self.tracks)
+
+    @property
+    def duration_ms(self) -> int:
+        return samples_to_ms(self.samples, self.frame_rate)
+
+    @property
+    def starts(self) -> tuple[int, ...]:
+        """Each track's first sample in the full routine."""
+        return starts_of([t.clip for t in self.tracks])
+
+    @property
+    def clips(self) -> tuple[Clip, ...]:
+        return tuple(t.clip for t in self.tracks)
 
 
 def frame_rate_of(clips: Mapping[str, Clip]) -> int:
@@ -50,7 +73,9 @@ def resample(clip: Clip, frame_rate: int) -> Clip:
 
 
 def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
-                   cue_style: str = DEFAULT_STYLE) -> Track:
+                   cue_style: str = DEFAULT_STYLE, frame: int = 1) -> Track:
+    """The track's audio and layout. With `frame` > 1, a closing silence is lengthened
+    (by less than `frame` samples) to make the track a whole number of frames long."""
     pieces: list[bytes] = []
     placed: list[Placed] = []
     position = 0
@@ -66,16 +91,23 @@ def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
         placed.append(Placed(item, position, position + samples))
         pieces.append(pcm)
         position += samples
+    short = -position % frame
+    if short and placed and isinstance(placed[-1].item, Silence):
+        pieces.append(bytes(2 * short))
+        placed[-1] = Placed(placed[-1].item, placed[-1].start, placed[-1].end + short)
     return Track(plan, Clip(b"".join(pieces), frame_rate), tuple(placed))
 
 
 def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip],
-                     cue_style: str = DEFAULT_STYLE) -> AssembledRoutine:
+                     cue_style: str = DEFAULT_STYLE, frame: int = 1) -> AssembledRoutine:
+    """The routine's tracks. With `frame` > 1, every track but the last is made a whole
+    number of `frame` samples long (at most 26 ms more of its closing silence at
+    22050 Hz), so that encoded tracks can be joined frame by frame."""
     frame_rate = frame_rate_of(clips)
-    tracks = tuple(assemble_track(t, clips, frame_rate, cue_style) for t in plan.tracks)
-    track_clips = [t.clip for t in tracks]
-    return AssembledRoutine(plan, tracks, join_clips(track_clips, frame_rate),
-                            starts_of(track_clips))
+    last = len(plan.tracks) - 1
+    return AssembledRoutine(plan, tuple(
+        assemble_track(t, clips, frame_rate, cue_style, frame if n < last else 1)
+        for n, t in enumerate(plan.tracks)))
 
 
 def join_clips(clips: Sequence[Clip], frame_rate: int = DEFAULT_FRAME_RATE) -> Clip:

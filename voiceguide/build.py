@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ from voiceguide.assemble import (
     AssembledRoutine,
     assemble_routine,
     frame_rate_of,
-    join_clips,
     planned_samples,
 )
 from voiceguide.background import Bed, load_bed, mix_background, speech_spans
@@ -43,8 +43,9 @@ from voiceguide.library import (
     resolve,
     shown_path,
 )
-from voiceguide.loudness import LoudnessTarget, normalize_routine
+from voiceguide.loudness import LoudnessTarget
 from voiceguide.model import Client, Clip, Library, Routine, RoutinePlan, Technique
+from voiceguide.mp3join import frame_samples
 from voiceguide.parse import MIN_COUNTDOWN_MS, parse_clinic
 from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
 from voiceguide.render import render, utterances
@@ -267,26 +268,27 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     # Every sentence any pacing could say: repeats and pauses change, the words do not.
     texts = utterances(plan_job(job, library, options.pacing) for job in jobs)
     files = sum(audio_file_count(j.routine) for j in jobs)
-    # Not entered with `with`: the engine starts only if something is not in the cache.
-    engine = make_engine(options.voice)
+    # Not entered with `with`: a worker starts only if something is not in the cache.
+    engines = [make_engine(options.voice) for _ in range(max(options.jobs, 1))]
     try:
         progress.started(len(texts) + len(jobs), files)
-        clips = render(texts, engine, progress.spoke, lexicon, options.cache)
-        planned = _plan_all(jobs, library, options, engine, clips, progress, lexicon)
-        version = engine.identity()
+        clips = render(texts, engines, progress.spoke, lexicon, options.cache)
+        planned = _plan_all(jobs, library, options, engines[0], clips, progress, lexicon)
+        version = engines[0].identity()
     finally:
-        engine.close()
+        for engine in engines:
+            engine.close()
     frame_rate = frame_rate_of(clips)
     bed = load_bed(options.background, frame_rate) if options.background else None
     publishing = Publishing(options.encoding, library.clinic, options.step_chapters,
                             options.loudness)
-    # Aim the PCM so that the file lands on target after the encoder's own fixed gain.
-    pcm_target = options.loudness.shifted(-options.encoding.audio.encoder_gain_db)
     # Every routine is assembled before the first is written: a problem in any of them
     # leaves the output folder as it was.
     ready = []
     for item in planned:
-        assembled = assemble_routine(item.plan, clips, options.cue_style)
+        # MP3 tracks a whole number of frames long: the full routine is joined from them
+        frame = frame_samples(frame_rate) if options.encoding.format == "mp3" else 1
+        assembled = assemble_routine(item.plan, clips, options.cue_style, frame)
         if bed is not None:
             assembled = _with_bed(assembled, bed)
         settings = {**settings_json(options, version, item.pacing),
@@ -297,7 +299,7 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
         print_ = fingerprint(assembled, settings, publishing)
         earlier = up_to_date(options.out, assembled.plan.routine.id, print_)
         written.append(earlier or write_routine(
-            normalize_routine(assembled, pcm_target, options.jobs), options.out, settings,
+            assembled, options.out, settings,
             publishing, options.jobs, progress.wrote, print_))
     return written
 
@@ -306,7 +308,7 @@ def _with_bed(assembled: AssembledRoutine, bed: Bed) -> AssembledRoutine:
     """Background ambience under every track, ducked wherever the voice speaks."""
     tracks = tuple(replace(t, clip=mix_background(t.clip, speech_spans(t.placed), bed))
                    for t in assembled.tracks)
-    return replace(assembled, tracks=tracks, clip=join_clips([t.clip for t in tracks]))
+    return replace(assembled, tracks=tracks)
 
 
 # --------------------------------------------------------------------------- batches
@@ -336,15 +338,19 @@ def batch(library: Library, files: Sequence[Path], options: BuildOptions | None 
     from voiceguide.library import load_client
 
     options = options or BuildOptions()
-    results = []
-    for path in files:
+    # Clients are built side by side, each on its share of the cores: one build alone
+    # leaves a core idle while it joins, measures and writes.
+    at_once = max(1, min(options.jobs, len(files)))
+    each = replace(options, jobs=max(1, options.jobs // at_once))
+
+    def one(path: Path) -> BatchResult:
         try:
             client = load_client(path, library)
-            (written,) = build(library, (), for_client(options, client), progress, client)
+            (written,) = build(library, (), for_client(each, client), progress, client)
         except VoiceguideError as exc:
-            reason = exc.render().splitlines()[0]
-            results.append(BatchResult(path, "failed", reason=reason))
-            continue
-        results.append(BatchResult(path, "unchanged" if written.unchanged else "built",
-                                   written.folder))
-    return results
+            return BatchResult(path, "failed", reason=exc.render().splitlines()[0])
+        return BatchResult(path, "unchanged" if written.unchanged else "built",
+                           written.folder)
+
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        return list(pool.map(one, files))

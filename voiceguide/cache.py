@@ -17,6 +17,7 @@ import json
 import os
 import re
 import struct
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,7 +75,7 @@ class ClipCache:
     def put(self, key: str, clip: Clip) -> None:
         """Store a clip; a cache that can't be written only costs speed, never the build."""
         path = self._path(key)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         header = _HEADER.pack(_MAGIC, clip.frame_rate, clip.samples,
                               hashlib.sha256(clip.pcm).digest())
         try:

@@ -59,14 +59,15 @@ app = typer.Typer(
 )
 
 _DEFAULT_VOICE = VoiceSettings()
+CORES = os.cpu_count() or 1
+JobsOption = Annotated[int, typer.Option(
+    min=1, help="Speech workers and files encoded at once [default: cores].")]
 ScriptsOption = Annotated[
     Path | None,
     typer.Option("--scripts", help="Folder with techniques/ and routines/ "
                  "[default: ./scripts if it exists, else the bundled library]"),
 ]
-CORES = os.cpu_count() or 1
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
-JobsOption = Annotated[int, typer.Option(min=1, help="Files encoded at once [default: cores].")]
 ClinicOption = Annotated[Path | None, typer.Option(
     help="Clinic profile [default: clinic.yaml in the scripts folder].")]
 CacheOption = Annotated[Path | None, typer.Option(

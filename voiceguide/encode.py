@@ -1,4 +1,4 @@
-"""PCM -> audio files through ffmpeg (via pydub's export), and back for measuring.
+"""PCM -> audio files through ffmpeg (PCM piped to its stdin), and back for measuring.
 
 MP3 comes out of LAME with its gapless header, so ffmpeg decodes it to exactly the
 samples that went in. M4A (AAC) gets its chapters from ffmpeg itself (an ffmetadata
@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from voiceguide.engines.bundled import ffmpeg_exe, import_pydub
+from voiceguide.engines.bundled import ffmpeg_exe
 from voiceguide.errors import EngineError, SettingsError
 from voiceguide.model import Chapter, Clip
 
@@ -89,34 +89,59 @@ def ffmetadata(chapters: Sequence[Chapter]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def encode(clip: Clip, path: Path, encoding: Encoding, chapters: Sequence[Chapter] = (),
-           language: str = "eng") -> None:
-    """Encode mono PCM to `path` in the chosen format."""
-    audio = encoding.audio
-    pydub = import_pydub()
-    segment = pydub.AudioSegment(data=clip.pcm, sample_width=2, frame_rate=clip.frame_rate,
-                                 channels=1)
-    params: list[str] = []
+def _run_ffmpeg(args: list[str], pieces: Iterable[bytes], name: str) -> None:
+    """Run ffmpeg with `pieces` written to its stdin one by one: the audio is never joined
+    into one buffer or written to a temporary WAV (what pydub's export does)."""
+    with subprocess.Popen([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *args],
+                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE) as proc:
+        assert proc.stdin is not None and proc.stderr is not None
+        try:
+            for piece in pieces:
+                proc.stdin.write(piece)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early: its own message says why
+        error = proc.stderr.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise EngineError(f"ffmpeg could not encode {name}: {error.strip()[-400:]}",
+                          "check that imageio-ffmpeg is installed: pip install imageio-ffmpeg")
+
+
+def encode(audio: Clip | Sequence[Clip], path: Path, encoding: Encoding,
+           chapters: Sequence[Chapter] = (), language: str = "eng") -> None:
+    """Encode mono PCM (one clip, or clips back to back) to `path` in the chosen format."""
+    clips = [audio] if isinstance(audio, Clip) else list(audio)
+    fmt = encoding.audio
+    args = ["-f", "s16le", "-ar", str(clips[0].frame_rate), "-ac", "1", "-i", "pipe:0"]
     meta = path.with_name(path.name + ".ffmeta")
-    if audio.chapters_by_ffmpeg and chapters:
+    if fmt.chapters_by_ffmpeg and chapters:
         meta.write_text(ffmetadata(chapters), encoding="utf-8")
-        # Inputs come before output options: pydub puts `parameters` after its own input.
-        params += ["-i", str(meta), "-map", "0:a", "-map_chapters", "1"]
-    params += ["-c:a", audio.codec, "-ac", "1", "-metadata:s:a:0", f"language={language}"]
+        args += ["-i", str(meta), "-map", "0:a", "-map_chapters", "1"]
+    args += ["-c:a", fmt.codec, "-ac", "1", "-metadata:s:a:0", f"language={language}"]
     if encoding.effective_bitrate:
-        params += ["-b:a", encoding.effective_bitrate]
-    if audio.name == "mp3":
-        params += ["-id3v2_version", "0", "-write_xing", "1"]  # tags come from mutagen
-    if audio.name == "m4a":
-        params += ["-movflags", "+faststart"]  # playable while it downloads
+        args += ["-b:a", encoding.effective_bitrate]
+    if fmt.name == "mp3":
+        args += ["-id3v2_version", "0", "-write_xing", "1"]  # tags come from mutagen
+    if fmt.name == "m4a":
+        args += ["-movflags", "+faststart"]  # playable while it downloads
     try:
-        segment.export(str(path), format=audio.muxer, parameters=params).close()
-    except pydub.exceptions.CouldntEncodeError as exc:
-        raise EngineError(f"ffmpeg could not encode {path.name}: {str(exc)[-400:]}",
-                          "check that imageio-ffmpeg is installed: pip install imageio-ffmpeg"
-                          ) from None
+        _run_ffmpeg([*args, "-f", fmt.muxer, str(path)], (c.pcm for c in clips), path.name)
     finally:
         meta.unlink(missing_ok=True)
+
+
+def remux_mp3(data: bytes, path: Path) -> None:
+    """Copy an MP3 stream's frames into `path` unchanged; ffmpeg writes a fresh Info frame
+    (seek table, LAME checksums) from the stream's counts, delay and padding. The stream
+    goes through a file: read from a pipe, ffmpeg loses the padding."""
+    joined = path.with_name(path.name + ".join")
+    try:
+        joined.write_bytes(data)
+        _run_ffmpeg(["-f", "mp3", "-i", str(joined), "-c", "copy", "-id3v2_version", "0",
+                     "-write_xing", "1", "-f", "mp3", str(path)], [], path.name)
+    finally:
+        joined.unlink(missing_ok=True)
 
 
 def decode(path: Path, frame_rate: int) -> Clip:

