@@ -61,7 +61,7 @@ app = typer.Typer(
 _DEFAULT_VOICE = VoiceSettings()
 CORES = os.cpu_count() or 1
 JobsOption = Annotated[int, typer.Option(
-    min=1, help="Speech workers and files encoded at once [default: cores].")]
+    min=1, help="Speech workers and files encoded at once (default: all cores).")]
 ScriptsOption = Annotated[
     Path | None,
     typer.Option("--scripts", help="Folder with techniques/ and routines/ "
