@@ -32,10 +32,13 @@ from voiceguide.sounds import (
     CUE_NAMES,
     REFERENCE_VOICE_LUFS,
     STYLES,
+    _make_cue,
     check_style,
     cue,
+    cue_key,
     cue_ms,
     cue_style_problem,
+    load_cues,
 )
 
 RATE = 22050
@@ -83,9 +86,9 @@ def strongest_hz(x: np.ndarray, rate: int) -> float:
 
 @pytest.mark.parametrize(("style", "name"), ALL_CUES)
 def test_every_cue_is_deterministic(style: str, name: CueName) -> None:
-    fresh = cue.__wrapped__(name, RATE, style)  # bypass the cache: compute it again
+    fresh = _make_cue.__wrapped__(name, RATE, style)  # bypass the cache: compute it again
     assert fresh.pcm == cue(name, RATE, style).pcm
-    assert fresh.pcm == cue.__wrapped__(name, RATE, style).pcm
+    assert fresh.pcm == _make_cue.__wrapped__(name, RATE, style).pcm
     assert fresh.frame_rate == RATE
 
 
@@ -400,3 +403,44 @@ def test_unknown_bed_lists_the_beds_and_the_closest() -> None:
     with pytest.raises(SettingsError) as error:
         load_bed("forest", RATE)
     assert "closest" not in error.value.hint
+
+
+def test_cues_come_from_the_render_cache_once_made(tmp_path: Path) -> None:
+    from voiceguide import sounds
+    from voiceguide.cache import ClipCache
+
+    cache = ClipCache(tmp_path)
+    sounds._LOADED.clear()
+    load_cues("wood", RATE, cache)  # made, then stored
+    assert cache.info().entries == len(CUE_NAMES)
+    stored = cache.get(cue_key("bell", RATE, "wood"))
+    assert stored is not None and stored.pcm == _make_cue("bell", RATE, "wood").pcm
+    sounds._LOADED.clear()
+    cache.put(cue_key("bell", RATE, "wood"), Clip(bytes(200), RATE))  # a marker
+    load_cues("wood", RATE, cache)
+    assert cue("bell", RATE, "wood").pcm == bytes(200)  # it was read, not made again
+    sounds._LOADED.clear()
+
+
+def test_a_no_op_rebuild_never_imports_scipy(scripts: Path, tmp_path: Path) -> None:
+    """scipy.signal takes about 0.5 s to import: more than the rest of a no-op rebuild.
+    Nothing on that path may need it (cues come from the cache)."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys; from pathlib import Path\n"
+        "from voiceguide.build import BuildOptions, build, open_library\n"
+        "from voiceguide.cache import ClipCache\n"
+        "from voiceguide.engines.base import VoiceSettings\n"
+        "options = BuildOptions(voice=VoiceSettings(engine='tone'),"
+        f" out=Path({str(tmp_path / 'out')!r}),"
+        f" cache=ClipCache(Path({str(tmp_path / 'cache')!r})))\n"
+        f"(written,) = build(open_library(Path({str(scripts)!r})), [], options)\n"
+        "print(written.unchanged, 'scipy.signal' in sys.modules)\n")
+    first = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                           check=True)
+    assert first.stdout.split() == ["False", "True"]  # building audio needs it
+    again = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                           check=True)
+    assert again.stdout.split() == ["True", "False"]

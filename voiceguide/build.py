@@ -49,7 +49,7 @@ from voiceguide.mp3join import frame_samples
 from voiceguide.parse import MIN_COUNTDOWN_MS, parse_clinic
 from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
 from voiceguide.render import render, utterances
-from voiceguide.sounds import DEFAULT_STYLE, check_style
+from voiceguide.sounds import DEFAULT_STYLE, check_style, load_cues
 
 
 @dataclass(frozen=True)
@@ -273,6 +273,7 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     try:
         progress.started(len(texts) + len(jobs), files)
         clips = render(texts, engines, progress.spoke, lexicon, options.cache)
+        load_cues(options.cue_style, frame_rate_of(clips), options.cache)
         planned = _plan_all(jobs, library, options, engines[0], clips, progress, lexicon)
         version = engines[0].identity()
     finally:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from pyloudnorm.iirfilter import IIRfilter
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import firwin, resample_poly, sosfilt
 
+# scipy (and pyloudnorm, which imports it) are imported where they are used: importing
+# scipy.signal takes about 0.5 s, more than a whole no-op rebuild needs.
 from voiceguide.errors import SettingsError
 from voiceguide.model import Clip
 
@@ -80,6 +79,8 @@ def to_clip(samples: np.ndarray, frame_rate: int) -> Clip:
 def _k_weighting(rate: int) -> np.ndarray:
     """BS.1770's K-weighting (the same two biquads pyloudnorm uses) as second-order
     sections, so long signals can be filtered chunk by chunk."""
+    from pyloudnorm.iirfilter import IIRfilter
+
     stages = (IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, rate, "high_shelf"),
               IIRfilter(0.0, 0.5, 38.0, rate, "high_pass"))
     return np.array([np.concatenate([s.b, s.a]) / s.a[0] for s in stages])
@@ -99,6 +100,8 @@ class LoudnessMeter:
         self._quarters: list[np.ndarray] = []  # energy of each 100 ms
 
     def feed(self, samples: np.ndarray) -> None:
+        from scipy.signal import sosfilt
+
         scale = np.float32(1 / 32768 if np.issubdtype(samples.dtype, np.integer) else 1.0)
         for start in range(0, samples.size, self._hop * 100):
             piece = samples[start:start + self._hop * 100].astype(np.float32) * scale
@@ -133,16 +136,18 @@ def program_lufs(samples: np.ndarray, frame_rate: int) -> float:
     return meter.lufs()
 
 
+@lru_cache(maxsize=1)
 def _worst_overshoot() -> float:
     """How far above its input samples the 4x oversampled signal can ever reach: the
     largest sum of |taps| of any phase of the interpolation filter resample_poly uses
     (its default Kaiser design). About 2.24 (+7 dB)."""
+    from scipy.signal import firwin
+
     taps = firwin(2 * 10 * OVERSAMPLE + 1, 1 / OVERSAMPLE, window=("kaiser", 5.0))
     return float(max(np.abs(taps[p::OVERSAMPLE]).sum() for p in range(OVERSAMPLE))
                  * OVERSAMPLE)
 
 
-_OVERSHOOT = _worst_overshoot()
 _PAD = 64  # > the filter's half length (10 input samples): segments join without errors
 _SEGMENT = 64 * BLOCK  # samples oversampled together
 _BATCH = 32  # segments oversampled in one call
@@ -157,6 +162,8 @@ def block_peaks(samples: np.ndarray, floor: float | None = None) -> np.ndarray:
     the filter's worst overshoot), which is below `floor`. That is exact for a maximum
     (floor None: the largest sample peak, which the true peak is at least) and for a
     limiter whose ceiling, at its gain, is above floor. Float32 throughout, in chunks."""
+    from scipy.signal import resample_poly
+
     blocks = -(-samples.size // BLOCK)
     scale = np.float32(1 / 32768 if np.issubdtype(samples.dtype, np.integer) else 1.0)
     own = np.zeros(blocks, dtype=np.float32)
@@ -168,7 +175,7 @@ def block_peaks(samples: np.ndarray, floor: float | None = None) -> np.ndarray:
     near = own.copy()  # the filter reaches 10 samples into the neighbouring blocks
     near[1:] = np.maximum(near[1:], own[:-1])
     near[:-1] = np.maximum(near[:-1], own[1:])
-    out = near * np.float32(_OVERSHOOT)
+    out = near * np.float32(_worst_overshoot())
     if floor is None:
         floor = float(own.max()) if own.size else 0.0
     per_segment = _SEGMENT // BLOCK
@@ -211,6 +218,8 @@ def limiter_gain(peaks: np.ndarray, ceiling: float, radius: int, size: int) -> n
     centres stays under both neighbours' needs. Working on blocks is 32 times cheaper
     than on samples, and a 15 ms ramp is far longer than a block.
     """
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
     needed: np.ndarray = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
     if needed.min() >= 1.0:
         return np.ones(size, dtype=np.float32)

@@ -39,18 +39,22 @@ small bell; ``wood`` a soft hollow wooden block, for clients who find bells too 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import get_args
+from pathlib import Path
+from typing import TYPE_CHECKING, get_args
 
 import numpy as np
-import pyloudnorm
 
 from voiceguide.engines.check import closest
 from voiceguide.errors import SettingsError
 from voiceguide.model import Clip, CueName
 from voiceguide.pcm import KEEP_MARGIN_MS, trim
+
+if TYPE_CHECKING:
+    from voiceguide.cache import ClipCache
 
 STYLES: tuple[str, ...] = ("bowl", "chime", "wood")
 DEFAULT_STYLE = "bowl"
@@ -173,11 +177,54 @@ def check_style(style: str) -> str:
     return style
 
 
-@lru_cache(maxsize=64)
+# Cues made earlier, from the render cache (`load_cues`): making one measures its
+# loudness, which needs scipy, whose import alone takes longer than a no-op rebuild.
+_LOADED: dict[tuple[CueName, int, str], Clip] = {}
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """What cues are made by: this module, trimming, and the loudness meter's version."""
+    from importlib import metadata
+
+    from voiceguide import pcm
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(Path(pcm.__file__).read_bytes())
+    digest.update(metadata.version("pyloudnorm").encode())
+    return digest.hexdigest()
+
+
+def cue_key(name: CueName, frame_rate: int, style: str) -> str:
+    """The render-cache key of a cue: changes whenever the code that makes it does."""
+    blob = f"cue|{_code_digest()}|{style}|{name}|{frame_rate}"
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def load_cues(style: str, frame_rate: int, cache: ClipCache | None) -> None:
+    """Make every cue of `style` available to `cue()`: from the cache, or made and put
+    there."""
+    for name in get_args(CueName):
+        if (name, frame_rate, style) in _LOADED:
+            continue
+        key = cue_key(name, frame_rate, style)
+        clip = cache.get(key) if cache else None
+        if clip is None:
+            clip = cue(name, frame_rate, style)
+            if cache:
+                cache.put(key, clip)
+        _LOADED[(name, frame_rate, style)] = clip
+
+
 def cue(name: CueName, frame_rate: int, style: str = DEFAULT_STYLE) -> Clip:
     """The cue `name` in `style` at `frame_rate`: deterministic (the same bytes on every
     call), starting from zero, ending in exact zero, trimmed like speech, and scaled to
     BELOW_VOICE_LU[name] under REFERENCE_VOICE_LUFS (by `cue_loudness`)."""
+    return _LOADED.get((name, frame_rate, style)) or _make_cue(name, frame_rate, style)
+
+
+@lru_cache(maxsize=64)
+def _make_cue(name: CueName, frame_rate: int, style: str) -> Clip:
     score = _SCORES[check_style(style)].get(name)
     if score is None:
         raise ValueError(f"unknown cue {name!r}")  # unreachable: CueName is closed
@@ -216,6 +263,8 @@ def cue_loudness(samples: np.ndarray, frame_rate: int) -> float:
     block = math.ceil(_GATE_BLOCK_S * frame_rate)
     if x.size < block:
         x = np.concatenate([x, np.zeros(block - x.size)])
+    import pyloudnorm  # here: it imports scipy.signal (see _LOADED)
+
     return float(pyloudnorm.Meter(frame_rate).integrated_loudness(x))
 
 
