@@ -17,7 +17,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -159,9 +159,9 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing
     return loudness, decoded
 
 
-def _decode_and_measure(path: Path, frame_rate: int) -> tuple[Loudness, Clip]:
-    decoded = decode(path, frame_rate)
-    return measure(decoded), decoded
+def _decoded(path: Path, frame_rate: int) -> tuple[None, Clip]:
+    """A kept file decoded for the full routine's meter (its own loudness is known)."""
+    return None, decode(path, frame_rate)
 
 
 def _join_routine(job: _Audio, tracks: Sequence[Path], temp: Path) -> None:
@@ -339,13 +339,15 @@ def _write_audio(audio: list[_Audio], finals: list[Path], temps: dict[Path, Path
     meter, peak = LoudnessMeter(rate), -math.inf
     loudness: list[Loudness] = []
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        futures = [pool.submit(_encode_and_measure, a, temps[path], publishing) if not keep
-                   else pool.submit(_decode_and_measure, path, rate) if full_needed
-                   else None for a, path, keep in zip(parts, paths, keeps, strict=True)]
+        futures: list[Future[tuple[Loudness | None, Clip]] | None] = [
+            pool.submit(_encode_and_measure, a, temps[path], publishing) if not keep
+            else pool.submit(_decoded, path, rate) if full_needed
+            else None for a, path, keep in zip(parts, paths, keeps, strict=True)]
         for n, (path, keep) in enumerate(zip(paths, keeps, strict=True)):
             future, futures[n] = futures[n], None  # let each decoded track go once used
             result = future.result() if future else None
-            loudness.append(earlier[path.name][1] if keep or result is None else result[0])
+            measured = result[0] if result else None
+            loudness.append(earlier[path.name][1] if keep or measured is None else measured)
             if result and full_needed:
                 meter.feed(np.frombuffer(result[1].pcm, dtype="<i2"))
                 peak = max(peak, loudness[-1].true_peak_db)
