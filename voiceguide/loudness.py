@@ -62,19 +62,6 @@ class Loudness:
             self.true_peak_db, 2)}
 
 
-def to_float(clip: Clip) -> np.ndarray:
-    # float32: half the memory of float64, and far finer than 16-bit audio needs
-    return np.frombuffer(clip.pcm, dtype="<i2").astype(np.float32) / np.float32(32768.0)
-
-
-def to_clip(samples: np.ndarray, frame_rate: int) -> Clip:
-    pcm = np.empty(samples.size, dtype="<i2")
-    for start in range(0, samples.size, _CHUNK):  # in chunks: no whole-track temporaries
-        piece = samples[start:start + _CHUNK] * np.float32(32768.0)
-        pcm[start:start + _CHUNK] = np.clip(np.round(piece), -32768, 32767)
-    return Clip(pcm.tobytes(), frame_rate)
-
-
 @lru_cache(maxsize=8)
 def _k_weighting(rate: int) -> np.ndarray:
     """BS.1770's K-weighting (the same two biquads pyloudnorm uses) as second-order
@@ -208,9 +195,10 @@ def measure(clip: Clip) -> Loudness:
     return Loudness(program_lufs(samples, clip.frame_rate), true_peak_db(samples))
 
 
-def limiter_gain(peaks: np.ndarray, ceiling: float, radius: int, size: int) -> np.ndarray:
-    """Gain per sample so that gain * peak <= ceiling everywhere, changing smoothly;
-    `peaks` are block peaks (BLOCK samples each) and `radius` is in blocks.
+def limiter_curve(peaks: np.ndarray, ceiling: float, radius: int) -> np.ndarray | None:
+    """The gain at each block's centre so that gain * peak <= ceiling everywhere, changing
+    smoothly (None: no block needs limiting); `peaks` are block peaks (BLOCK samples
+    each) and `radius` is in blocks.
 
     A minimum filter spreads each block's needed reduction `radius + 1` blocks both ways;
     a moving average of radius `radius` then smooths it without rising above what any
@@ -222,23 +210,32 @@ def limiter_gain(peaks: np.ndarray, ceiling: float, radius: int, size: int) -> n
 
     needed: np.ndarray = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
     if needed.min() >= 1.0:
-        return np.ones(size, dtype=np.float32)
+        return None
     spread = np.asarray(minimum_filter1d(needed, size=2 * radius + 3, mode="nearest"))
-    smooth = np.minimum(np.asarray(uniform_filter1d(spread, size=2 * radius + 1,
-                                                    mode="nearest")), needed)
-    centres = np.arange(needed.size) * BLOCK + (BLOCK - 1) / 2
-    gain = np.empty(size, dtype=np.float32)  # float32 and in chunks: a long track's
-    for start in range(0, size, _CHUNK):  # curve would be 8 bytes a sample at once
-        stop = min(start + _CHUNK, size)
-        gain[start:stop] = np.interp(np.arange(start, stop), centres, smooth)
-    return gain
+    curve: np.ndarray = np.minimum(np.asarray(uniform_filter1d(
+        spread, size=2 * radius + 1, mode="nearest")), needed)
+    return curve
+
+
+def _limited(samples: np.ndarray, gain: float, curve: np.ndarray | None) -> np.ndarray:
+    """16-bit `samples` times `gain` times the curve (interpolated between block centres),
+    rounded back to 16 bits a chunk at a time: no whole-track float copies."""
+    out = np.empty(samples.size, dtype="<i2")
+    centres = np.arange(curve.size if curve is not None else 0) * BLOCK + (BLOCK - 1) / 2
+    for start in range(0, samples.size, _CHUNK):
+        stop = min(start + _CHUNK, samples.size)
+        piece = samples[start:stop].astype(np.float32) * np.float32(gain)
+        if curve is not None:
+            piece *= np.interp(np.arange(start, stop), centres, curve).astype(np.float32)
+        out[start:stop] = np.clip(np.round(piece), -32768, 32767)
+    return out
 
 
 def normalize(clip: Clip, target: LoudnessTarget, margin_db: float = ENCODER_MARGIN_DB
               ) -> Clip:
     """Gain to the target loudness, limited to the true-peak ceiling minus a margin for
     the encoder. Silence stays exactly silent, so the layout is unchanged."""
-    samples = to_float(clip)
+    samples = np.frombuffer(clip.pcm, dtype="<i2")
     loudness = program_lufs(samples, clip.frame_rate)
     if not math.isfinite(loudness):
         return clip  # silence, or too short to measure: nothing to normalize
@@ -252,15 +249,12 @@ def normalize(clip: Clip, target: LoudnessTarget, margin_db: float = ENCODER_MAR
             exact_up_to_db = gain_db + 3
             peaks = block_peaks(samples, ceiling / 10 ** (exact_up_to_db / 20))
         gain = 10 ** (gain_db / 20)
-        out = limiter_gain(peaks * gain, ceiling, radius, samples.size)
-        out *= samples
-        out *= np.float32(gain)
+        out = _limited(samples, gain, limiter_curve(peaks * gain, ceiling, radius))
         error = target.lufs - program_lufs(out, clip.frame_rate)
         if abs(error) < 0.2:  # well inside the +-1 LU that platforms ask for
             break
         gain_db += error
-    del samples  # before converting: one float copy of a long track at a time is enough
-    return to_clip(out, clip.frame_rate)
+    return Clip(out.tobytes(), clip.frame_rate)
 
 
 def correct(clip: Clip, target: LoudnessTarget, measured_pcm: Loudness,
