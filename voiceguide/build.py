@@ -43,7 +43,7 @@ from voiceguide.library import (
     resolve,
     shown_path,
 )
-from voiceguide.loudness import LoudnessTarget
+from voiceguide.loudness import LoudnessTarget, import_loudness_libraries
 from voiceguide.model import Client, Clip, Library, Routine, RoutinePlan, Technique
 from voiceguide.mp3join import frame_samples
 from voiceguide.parse import MIN_COUNTDOWN_MS, parse_clinic
@@ -272,7 +272,8 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     engines = [make_engine(options.voice) for _ in range(max(options.jobs, 1))]
     try:
         progress.started(len(texts) + len(jobs), files)
-        clips = render(texts, engines, progress.spoke, lexicon, options.cache)
+        clips = render(texts, engines, progress.spoke, lexicon, options.cache,
+                       meanwhile=import_loudness_libraries)
         load_cues(options.cue_style, frame_rate_of(clips), options.cache)
         planned = _plan_all(jobs, library, options, engines[0], clips, progress, lexicon)
         version = engines[0].identity()

@@ -16,10 +16,18 @@ from functools import lru_cache
 
 import numpy as np
 
-# scipy (and pyloudnorm, which imports it) are imported where they are used: importing
-# scipy.signal takes about 0.5 s, more than a whole no-op rebuild needs.
 from voiceguide.errors import SettingsError
 from voiceguide.model import Clip
+
+
+def import_loudness_libraries() -> None:
+    """scipy (and pyloudnorm, which imports it) are imported where they are used:
+    importing scipy.signal takes about 0.5 s, more than a whole no-op rebuild needs. A
+    build that makes audio calls this while the voice speaks, to have them ready."""
+    import pyloudnorm  # noqa: F401 - importing is the point
+    import scipy.ndimage
+    import scipy.signal  # noqa: F401
+
 
 OVERSAMPLE = 4  # BS.1770-4 Annex 2: true peak from 4x oversampling at 44.1/48 kHz
 LIMITER_RADIUS_MS = 15  # look-ahead and release of the limiter: gentle on speech

@@ -49,11 +49,13 @@ def blocks(texts: Sequence[str]) -> list[Sequence[str]]:
 
 def render(texts: Iterable[str], engines: Engine | Sequence[Engine],
            progress: Progress | None = None, lexicon: Lexicon | None = None,
-           cache: ClipCache | None = None) -> dict[str, Clip]:
+           cache: ClipCache | None = None, meanwhile: Callable[[], None] | None = None
+           ) -> dict[str, Clip]:
     """Synthesize each text (the engine checks every clip) and trim it, or take it from
     the cache. The voice is given the text after the lexicon's respellings; clips stay
     keyed by the script's own words, which captions and the manifest show. What the cache
-    lacks is said in blocks (see BLOCK_TEXTS), as many at once as there are engines."""
+    lacks is said in blocks (see BLOCK_TEXTS), as many at once as there are engines;
+    `meanwhile` runs beside them (the workers do the speaking: this process waits)."""
     pool = [engines] if isinstance(engines, Engine) else list(engines)
     identity = pool[0].identity() if cache else ""
     clips: dict[str, Clip | None] = {}
@@ -86,7 +88,10 @@ def render(texts: Iterable[str], engines: Engine | Sequence[Engine],
     missing = [text for text, clip in clips.items() if clip is None]
     if missing:
         # each engine is a worker process: the threads only wait on them
-        with ThreadPoolExecutor(max_workers=len(pool)) as threads:
-            for done in [threads.submit(say, block) for block in blocks(missing)]:
-                done.result()
+        with ThreadPoolExecutor(max_workers=len(pool) + 1) as threads:
+            done = [threads.submit(say, block) for block in blocks(missing)]
+            if meanwhile:
+                done.append(threads.submit(meanwhile))
+            for future in done:
+                future.result()
     return {text: clip for text, clip in clips.items() if clip is not None}
