@@ -39,7 +39,7 @@ from voiceguide.loudness import (
 )
 from voiceguide.manifest import FORMAT, FileEntry, manifest_json
 from voiceguide.model import Chapter, Clinic, Clip, Routine
-from voiceguide.mp3join import can_join, join, read_stream
+from voiceguide.mp3join import CannotJoin, can_join, join, read_stream
 from voiceguide.tags import Tags, language_3, write_tags
 from voiceguide.timeline import (
     caption_lines,
@@ -360,8 +360,11 @@ def _write_audio(audio: list[_Audio], finals: list[Path], temps: dict[Path, Path
             loudness.append(earlier[full.name][1])
         else:
             tracks = [p if keep else temps[p] for p, keep in zip(paths, keeps, strict=True)]
-            _join_routine(audio[-1], tracks, temps[full])
-            loudness.append(Loudness(meter.lufs(), peak))
+            try:
+                _join_routine(audio[-1], tracks, temps[full])
+                loudness.append(Loudness(meter.lufs(), peak))
+            except CannotJoin:  # not expected of LAME, but never worth a failed build
+                loudness.append(_encode_and_measure(audio[-1], temps[full], publishing)[0])
         if progress:
             progress(full)
     return loudness

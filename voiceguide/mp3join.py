@@ -29,7 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voiceguide.errors import EngineError
+
+class CannotJoin(ValueError):
+    """These streams can't be joined frame by frame: encode the full routine instead."""
+
 
 # MPEG version bits -> (bitrate table in kbit/s for Layer III, sample rates)
 _MPEG1_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
@@ -82,11 +85,11 @@ class Stream:
 def _frame_length(header: bytes) -> tuple[int, int]:
     """(bytes, samples) of the Layer III frame whose header this is."""
     if header[0] != 0xFF or header[1] & 0xE0 != 0xE0 or (header[1] >> 1) & 3 != 1:
-        raise ValueError("not a Layer III frame")
+        raise CannotJoin("not a Layer III frame")
     version = (header[1] >> 3) & 3
     bitrate_index, rate_index = header[2] >> 4, (header[2] >> 2) & 3
     if version == 1 or bitrate_index in (0, 15) or rate_index == 3:
-        raise ValueError("a free-format or reserved frame")
+        raise CannotJoin("a free-format or reserved frame")
     rate = _RATES[version][rate_index]
     if version == 3:
         return 144_000 * _MPEG1_KBPS[bitrate_index] // rate + (header[2] >> 1 & 1), 1152
@@ -112,7 +115,7 @@ def read_stream(data: bytes) -> Stream:
         frames.append(data[position:position + length])
         position += length
     if not frames:
-        raise ValueError("no MP3 frames")
+        raise CannotJoin("no MP3 frames")
     info = frames[0]
     tag = _info_offset(info)
     delays = int.from_bytes(info[tag + _LAME_DELAY:tag + _LAME_DELAY + 3], "big")
@@ -124,7 +127,7 @@ def _info_offset(frame: bytes) -> int:
     for name in (b"Info", b"Xing"):
         if (offset := frame.find(name, 4, 40)) >= 0:
             return offset
-    raise ValueError("no Info/LAME frame: the file has no gapless header")
+    raise CannotJoin("no Info/LAME frame: the file has no gapless header")
 
 
 def _main_data_begin(frame: bytes) -> int:
@@ -136,18 +139,18 @@ def _main_data_begin(frame: bytes) -> int:
 
 def join(streams: Sequence[Stream]) -> bytes:
     """The streams one after another, gapless; see the module's docstring for when this
-    is exact. Raises EngineError when the streams can't be joined."""
+    is exact. Raises CannotJoin when the streams can't be joined."""
     first, last = streams[0], streams[-1]
     for stream in streams:
         if stream.info[1:4] != first.info[1:4] or stream.delay != first.delay:
-            raise EngineError("the tracks' MP3 streams differ in format: can't join them")
+            raise CannotJoin("the tracks' MP3 streams differ in format: can't join them")
     for stream in streams[1:]:
         if stream.frames and _main_data_begin(stream.frames[0]):
-            raise EngineError("a track's first MP3 frame borrows from earlier frames")
+            raise CannotJoin("a track's first MP3 frame borrows from earlier frames")
     frames: list[bytes] = []
     for stream in streams[:-1]:
         if stream.samples % stream.spf:
-            raise EngineError("a track is not a whole number of MP3 frames long")
+            raise CannotJoin("a track is not a whole number of MP3 frames long")
         frames.extend(stream.frames[:stream.samples // stream.spf])
     frames.extend(last.frames)
     return _info_frame(first.info, frames, first.delay, last.padding) + b"".join(frames)
@@ -160,7 +163,7 @@ def _info_frame(template: bytes, frames: Sequence[bytes], delay: int, padding: i
     info = bytearray(template)
     tag = _info_offset(template)
     if int.from_bytes(info[tag + 4:tag + 8], "big") & 3 != 3:
-        raise EngineError("the encoder wrote an Info frame without frame and byte counts")
+        raise CannotJoin("the encoder wrote an Info frame without frame and byte counts")
     total = len(info) + sum(len(f) for f in frames)
     info[tag + 8:tag + 12] = len(frames).to_bytes(4, "big")
     info[tag + 12:tag + 16] = total.to_bytes(4, "big")
