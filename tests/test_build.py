@@ -11,7 +11,7 @@ import pytest
 from conftest import Writer
 
 from voiceguide import export
-from voiceguide.assemble import assemble_routine
+from voiceguide.assemble import assemble_routine, planned_samples
 from voiceguide.build import BuildOptions, build, plans_for
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import VoiceSettings
@@ -25,6 +25,19 @@ TONE = BuildOptions(voice=VoiceSettings(engine="tone"), jobs=2)
 
 def options(out: Path) -> BuildOptions:
     return BuildOptions(voice=TONE.voice, jobs=2, out=out)
+
+
+@pytest.mark.parametrize("frame", [1, 576])
+def test_planned_length_is_the_assembled_length(scripts: Path, frame: int) -> None:
+    """Fitting to --minutes and the overview read planned_samples; it must agree with
+    assembly to the sample, MP3 frame alignment included."""
+    plans = plans_for(load_library(scripts), ["daily"])
+    with make_engine(TONE.voice) as engine:
+        clips = render(utterances(plans), engine)
+    assembled = assemble_routine(plans[0], clips, frame=frame)
+    assert planned_samples(plans[0], clips, assembled.frame_rate, frame=frame) == \
+        assembled.samples
+    assert all(t.clip.samples % frame == 0 for t in assembled.tracks[:-1])
 
 
 def test_pauses_and_holds_are_sample_exact(scripts: Path) -> None:

@@ -14,7 +14,6 @@ from voiceguide.engines.bundled import import_pydub
 from voiceguide.errors import SettingsError
 from voiceguide.model import (
     Clip,
-    Cue,
     Placed,
     RoutinePlan,
     Silence,
@@ -72,29 +71,42 @@ def resample(clip: Clip, frame_rate: int) -> Clip:
     return Clip(bytes(seg.raw_data), frame_rate)
 
 
+def _lengths(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
+             cue_style: str, frame: int) -> list[int]:
+    """Each item's length in samples, from the clips' and cues' lengths alone; with
+    `frame` > 1, a closing silence is lengthened (by less than `frame` samples) to make
+    the track a whole number of frames long. The one place a track's layout is decided:
+    assembly and length estimates both read it."""
+    lengths: list[int] = []
+    for item in plan.items:
+        if isinstance(item, Speech):
+            lengths.append(resampled_length(clips[item.text], frame_rate))
+        elif isinstance(item, Silence):
+            lengths.append(_silence_samples(item, lengths[-1] if lengths else 0,
+                                            frame_rate))
+        else:
+            lengths.append(cue(item.name, frame_rate, cue_style).samples)
+    if lengths and isinstance(plan.items[-1], Silence):
+        lengths[-1] += -sum(lengths) % frame
+    return lengths
+
+
 def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
                    cue_style: str = DEFAULT_STYLE, frame: int = 1) -> Track:
-    """The track's audio and layout. With `frame` > 1, a closing silence is lengthened
-    (by less than `frame` samples) to make the track a whole number of frames long."""
+    """The track's audio and layout (see `_lengths`)."""
     pieces: list[bytes] = []
     placed: list[Placed] = []
     position = 0
-    for item in plan.items:
+    for item, samples in zip(plan.items, _lengths(plan, clips, frame_rate, cue_style, frame),
+                             strict=True):
         if isinstance(item, Speech):
-            pcm = resample(clips[item.text], frame_rate).pcm
+            pieces.append(resample(clips[item.text], frame_rate).pcm)
         elif isinstance(item, Silence):
-            previous = placed[-1].end - placed[-1].start if placed else 0
-            pcm = bytes(2 * _silence_samples(item, previous, frame_rate))
-        elif isinstance(item, Cue):
-            pcm = cue(item.name, frame_rate, cue_style).pcm
-        samples = len(pcm) // 2
+            pieces.append(bytes(2 * samples))
+        else:
+            pieces.append(cue(item.name, frame_rate, cue_style).pcm)
         placed.append(Placed(item, position, position + samples))
-        pieces.append(pcm)
         position += samples
-    short = -position % frame
-    if short and placed and isinstance(placed[-1].item, Silence):
-        pieces.append(bytes(2 * short))
-        placed[-1] = Placed(placed[-1].item, placed[-1].start, placed[-1].end + short)
     return Track(plan, Clip(b"".join(pieces), frame_rate), tuple(placed))
 
 
@@ -125,22 +137,13 @@ def starts_of(clips: Sequence[Clip]) -> tuple[int, ...]:
 
 
 def planned_samples(plan: RoutinePlan, clips: Mapping[str, Clip], frame_rate: int,
-                    cue_style: str = DEFAULT_STYLE) -> int:
-    """The exact length a plan will assemble to, without building any audio (to fit a
-    routine to a length, or to say how long it is)."""
-    total = 0
-    for track in plan.tracks:
-        previous = 0
-        for item in track.items:
-            if isinstance(item, Speech):
-                length = resampled_length(clips[item.text], frame_rate)
-            elif isinstance(item, Silence):
-                length = _silence_samples(item, previous, frame_rate)
-            else:
-                length = cue(item.name, frame_rate, cue_style).samples
-            total += length
-            previous = length
-    return total
+                    cue_style: str = DEFAULT_STYLE, frame: int = 1) -> int:
+    """The exact length a plan will assemble to (with the same `frame` as
+    `assemble_routine`), without building any audio: to fit a routine to a length, or to
+    say how long it is."""
+    last = len(plan.tracks) - 1
+    return sum(sum(_lengths(t, clips, frame_rate, cue_style, frame if n < last else 1))
+               for n, t in enumerate(plan.tracks))
 
 
 def resampled_length(clip: Clip, frame_rate: int) -> int:

@@ -226,6 +226,12 @@ class _Planned:
     pacing: Pacing
 
 
+def _track_frame(encoding: Encoding, frame_rate: int) -> int:
+    """MP3 tracks are made a whole number of frames long: the full routine is joined
+    from them (mp3join)."""
+    return frame_samples(frame_rate) if encoding.format == "mp3" else 1
+
+
 def _plan_all(jobs: list[Job], library: Library, options: BuildOptions, engine: Engine,
               clips: dict[str, Clip], progress: Progress, lexicon: Lexicon
               ) -> list[_Planned]:
@@ -237,7 +243,8 @@ def _plan_all(jobs: list[Job], library: Library, options: BuildOptions, engine: 
 
         def length(plan: RoutinePlan) -> int:
             rate = frame_rate_of(clips)
-            return planned_samples(plan, clips, rate, options.cue_style) * 1000 // rate
+            return planned_samples(plan, clips, rate, options.cue_style, _track_frame(
+                options.encoding, rate)) * 1000 // rate
 
         if job.minutes is not None:
             pacing = fit_pacing(job, library, pacing, length)
@@ -288,9 +295,8 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     # leaves the output folder as it was.
     ready = []
     for item in planned:
-        # MP3 tracks a whole number of frames long: the full routine is joined from them
-        frame = frame_samples(frame_rate) if options.encoding.format == "mp3" else 1
-        assembled = assemble_routine(item.plan, clips, options.cue_style, frame)
+        assembled = assemble_routine(item.plan, clips, options.cue_style,
+                                     _track_frame(options.encoding, frame_rate))
         if bed is not None:
             assembled = _with_bed(assembled, bed)
         settings = {**settings_json(options, version, item.pacing),
