@@ -123,14 +123,12 @@ def load_client(path: Path, library: Library) -> Client:
     problems = [_at(source, f"no technique has the id '{tid}'{_suggest(tid, library.techniques)}")
                 for tid, source in zip(client.techniques, client.technique_sources, strict=True)
                 if tid not in library.techniques]
-    problems += [_at(source, f"'{tid}' is not one of this client's techniques "
-                     f"({', '.join(client.techniques)}): add it to 'techniques' or remove "
-                     "its override")
-                 for (tid, _), source in zip(client.overrides, client.override_sources,
-                                             strict=True)
-                 if tid not in client.techniques]
     for (tid, override), source in zip(client.overrides, client.override_sources,
                                        strict=True):
+        if tid not in client.techniques:
+            problems.append(_at(source, f"'{tid}' is not one of this client's techniques "
+                                f"({', '.join(client.techniques)}): add it to 'techniques' "
+                                "or remove its override"))
         technique = library.techniques.get(tid)
         if technique is None:
             continue
