@@ -25,7 +25,7 @@ from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import Engine, VoiceSettings
-from voiceguide.errors import SettingsError
+from voiceguide.errors import SettingsError, VoiceguideError
 from voiceguide.export import (
     Publishing,
     Written,
@@ -39,6 +39,7 @@ from voiceguide.library import (
     CLINIC_FILE,
     LEXICON_FILE,
     find_scripts,
+    load_client,
     load_library,
     resolve,
     shown_path,
@@ -46,7 +47,7 @@ from voiceguide.library import (
 from voiceguide.loudness import LoudnessTarget, import_loudness_libraries
 from voiceguide.model import Client, Clip, Library, Routine, RoutinePlan, Technique
 from voiceguide.mp3join import frame_samples
-from voiceguide.parse import MIN_COUNTDOWN_MS, parse_clinic
+from voiceguide.parse import countdown_sayable, parse_clinic
 from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
 from voiceguide.render import render, utterances
 from voiceguide.sounds import DEFAULT_STYLE, check_style, load_cues
@@ -263,12 +264,12 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     options.encoding.check()
     options.loudness.check()
     check_style(options.cue_style)
-    if options.pacing.countdown_ms and (options.pacing.countdown_ms < MIN_COUNTDOWN_MS or
-                                        options.pacing.countdown_ms % 1000):
+    if not countdown_sayable(options.pacing.countdown_ms):
         raise SettingsError("--countdown is said in whole seconds, at least 3",
                             "use e.g. --countdown 10, or 0 for none")
-    if options.background:  # a typo or a missing file stops the build before any work
-        load_bed(options.background, DEFAULT_FRAME_RATE)
+    # A typo or a missing file stops the build before any work; kept, a music file need
+    # not be decoded again below.
+    bed = load_bed(options.background, DEFAULT_FRAME_RATE) if options.background else None
     lexicon = lexicon_for(library)
     progress = progress or Progress()
     jobs = jobs_for(library, names, client, options.minutes)
@@ -288,7 +289,8 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
         for engine in engines:
             engine.close()
     frame_rate = frame_rate_of(clips)
-    bed = load_bed(options.background, frame_rate) if options.background else None
+    if options.background and bed is not None and bed.frame_rate != frame_rate:
+        bed = load_bed(options.background, frame_rate)
     publishing = Publishing(options.encoding, library.clinic, options.step_chapters,
                             options.loudness)
     # Every routine is assembled before the first is written: a problem in any of them
@@ -342,9 +344,6 @@ def batch(library: Library, files: Sequence[Path], options: BuildOptions | None 
           progress: Progress | None = None) -> list[BatchResult]:
     """Build every client file's routine, sharing the render cache. A bad file is
     reported and skipped; it never stops the others."""
-    from voiceguide.errors import VoiceguideError
-    from voiceguide.library import load_client
-
     options = options or BuildOptions()
     # Clients are built side by side, each on its share of the cores: one build alone
     # leaves a core idle while it joins, measures and writes.

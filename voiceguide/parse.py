@@ -160,12 +160,17 @@ class ChimeStep(_Schema):
         return {} if data == "chime" else data
 
 
+def countdown_sayable(ms: int) -> bool:
+    """Whether a countdown of `ms` can be said: whole seconds, at least 3 (0 is none)."""
+    return ms == 0 or (ms % 1000 == 0 and ms >= MIN_COUNTDOWN_MS)
+
+
 def parse_countdown(value: object) -> int:
     """`countdown: 10s` (say "10 more seconds" when 10 s remain) or `countdown: off`."""
     if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
         return 0
     ms = parse_duration(value)
-    if ms % 1000 or ms < MIN_COUNTDOWN_MS:
+    if not ms or not countdown_sayable(ms):
         raise _fail("a countdown is said in whole seconds, at least 3 (e.g. 10s), or off")
     return ms
 
@@ -466,7 +471,7 @@ def _strip_tags(loc: Loc) -> Iterator[str | int]:
 
 def _field_name(loc: Loc) -> str:
     names = [p for p in _strip_tags(loc) if isinstance(p, str)]
-    return "for" if names and names[-1] == "for_" else (names[-1] if names else "")
+    return names[-1] if names else ""  # pydantic reports fields by alias ('for')
 
 
 def _allowed_fields(model: type[BaseModel]) -> list[str]:
@@ -485,7 +490,7 @@ def _schema_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
             i += 2
             continue
         if part != "steps":  # a list of steps keeps the model until the index
-            field = model.model_fields.get("for_" if part == "for" else str(part))
+            field = model.model_fields.get(str(part))
             annotation = field.annotation if field else None
             model = annotation if isinstance(annotation, type) and issubclass(
                 annotation, BaseModel) else None
