@@ -37,7 +37,14 @@ from voiceguide.loudness import (
     measure,
     normalize,
 )
-from voiceguide.manifest import FORMAT, FileEntry, manifest_json
+from voiceguide.manifest import (
+    FORMAT,
+    MANIFEST,
+    FileEntry,
+    file_names,
+    manifest_json,
+    read_manifest,
+)
 from voiceguide.model import Chapter, Clinic, Clip, Routine
 from voiceguide.mp3join import CannotJoin, can_join, join, read_stream
 from voiceguide.tags import Tags, language_3, write_tags
@@ -50,7 +57,6 @@ from voiceguide.timeline import (
     webvtt_text,
 )
 
-MANIFEST = "manifest.json"
 _OURS = "|".join(s.lstrip(".") for s in [f.suffix for f in FORMATS.values()] + [".vtt",
                                                                                ".m3u8"])
 
@@ -98,18 +104,11 @@ def up_to_date(out_root: Path, routine_id: str, print_: str) -> Written | None:
     """The earlier build of this routine, when its fingerprint matches and every file its
     manifest names is still there; else None."""
     folder = out_root / routine_id
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.get("fingerprint") != print_:
         return None
-    if manifest.get("fingerprint") != print_:
-        return None
-    routine = manifest["routine"]
-    audio = [t["file"] for t in manifest["tracks"] if t["file"] != routine["file"]]
-    audio.append(routine["file"])
-    others = [t["captions"] for t in manifest["tracks"] if t["captions"] != routine[
-        "captions"]] + [routine["captions"], routine["playlist"]]
-    paths = [folder / name for name in [*audio, *others]]
+    audio, captions = file_names(manifest)
+    paths = [folder / name for name in [*audio, *captions, manifest["routine"]["playlist"]]]
     if not all(p.is_file() for p in paths):
         return None
     return Written(folder, tuple(paths[:len(audio)]), folder / MANIFEST,
@@ -200,13 +199,15 @@ def _file_print(job: _Audio, publishing: Publishing) -> str:
 
 def _earlier_files(folder: Path) -> dict[str, tuple[str, Loudness]]:
     """Each audio file of the earlier build in `folder`: its fingerprint and loudness."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return {}
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         entries = [*manifest["tracks"], manifest["routine"]]
         return {e["file"]: (e.get("fingerprint", ""), Loudness(
             e["loudness"]["integrated_lufs"], e["loudness"]["true_peak_dbtp"]))
             for e in entries}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return {}
 
 

@@ -3,8 +3,10 @@ made it. Its format is a stable interface (see the README); bump FORMAT on chang
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from voiceguide.assemble import AssembledRoutine
@@ -12,6 +14,25 @@ from voiceguide.loudness import Loudness
 from voiceguide.model import Chapter, Cue, Placed, Silence, Speech, Track, samples_to_ms
 
 FORMAT = 3  # 3: hold cues, countdowns, cue names bell/closing, lexicon settings
+MANIFEST = "manifest.json"
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest of the routine built into `folder`; None when there is none, or it
+    can't be read."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def file_names(manifest: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The audio files (the full routine last) and the caption files a manifest names,
+    each once (a technique built alone has one of each)."""
+    entries = [*manifest["tracks"], manifest["routine"]]
+    return (list(dict.fromkeys(e["file"] for e in entries)),
+            list(dict.fromkeys(e["captions"] for e in entries)))
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,10 @@ from voiceguide.cover import routine_cover
 from voiceguide.encode import FORMATS, Encoding
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import OutputError, SettingsError
-from voiceguide.export import MANIFEST, Written
+from voiceguide.export import Written
 from voiceguide.library import shown_path
 from voiceguide.loudness import LoudnessTarget
+from voiceguide.manifest import file_names, read_manifest
 from voiceguide.model import (
     Chapter,
     Client,
@@ -521,7 +522,7 @@ def as_last_built(options: BuildOptions, folder: Path, client: Client | None = N
     choices made when building it."""
     base = for_client(options, client) if client else options
     try:
-        settings = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["settings"]
+        settings = (read_manifest(folder) or {})["settings"]
         pacing = _pacing(settings["pacing"])
         if client is not None and client.minutes:  # fitted again to the client's length
             pacing = replace(pacing, pace=client.pace or 1.0, repeat_level=None)
@@ -589,9 +590,7 @@ def _write_share(written: Written, manifest: Mapping[str, Any], job: Job, clinic
                  note: str, base: str | None, folder: Path, archive: Path) -> Shared:
     routine = manifest["routine"]
     built = written.folder
-    entries = [*manifest["tracks"], routine]
-    audio = list(dict.fromkeys(e["file"] for e in entries))
-    captions = list(dict.fromkeys(e["captions"] for e in entries))
+    audio, captions = file_names(manifest)
     cover, cover_mime = routine_cover(clinic.cover, routine["title"], clinic.name,
                                       len(manifest["tracks"]), routine["duration_ms"])
     cover_name = "cover.png" if cover_mime == "image/png" else "cover.jpg"
