@@ -369,10 +369,10 @@ def test_every_text_is_escaped_in_page_and_feed() -> None:
     from datetime import UTC, datetime
 
     view = ShareView(
-        id="x", title=EVIL, summary=EVIL, clinic=clinic, note=EVIL, full=audio,
+        title=EVIL, summary=EVIL, clinic=clinic, note=EVIL, full=audio,
         chapters=(Chapter(EVIL, 0, 1000),),
-        tracks=(SharedTrack(1, "t", EVIL, EVIL, (EVIL,), 0, 61_000, steps, audio),),
-        equipment=(EVIL,), cover='c"<o>&.png', cover_mime="image/png",
+        tracks=(SharedTrack(1, "t", EVIL, EVIL, (EVIL,), 61_000, steps, audio),),
+        equipment=(EVIL,), cover='c"<o>&.png',
         chapters_file='ch"<>.json', base_url=None, published=datetime(2025, 1, 2, tzinfo=UTC))
     html = page_html(view, qr=True)
     page = check_page_is_inert(html)

@@ -45,7 +45,15 @@ from voiceguide.library import (
     shown_path,
 )
 from voiceguide.loudness import LoudnessTarget, import_loudness_libraries
-from voiceguide.model import Client, Clip, Library, Routine, RoutinePlan, Technique
+from voiceguide.model import (
+    Client,
+    Clip,
+    Library,
+    Routine,
+    RoutinePlan,
+    Technique,
+    about_minutes,
+)
 from voiceguide.mp3join import frame_samples
 from voiceguide.parse import countdown_sayable, parse_clinic
 from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
@@ -169,9 +177,8 @@ def plans_for(library: Library, names: Sequence[str],
 def overview_text(job: Job, total_ms: int) -> str:
     count = sum(1 for t in job.routine.track_ids()
                 if t not in (job.routine.intro, job.routine.outro))
-    minutes = max(round(total_ms / 60_000), 1)
     things = "technique" if count == 1 else "techniques"
-    return f"Today: {count} {things}, about {minutes} minute{'s' * (minutes != 1)}."
+    return f"Today: {count} {things}, {about_minutes(total_ms)}."
 
 
 def fit_pacing(job: Job, library: Library, pacing: Pacing, length: Callable[

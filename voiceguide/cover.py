@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import textwrap
+from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -20,6 +21,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+@lru_cache(maxsize=8)  # about 0.1 s a drawing; a build and its share ask for the same one
 def draw_cover(title: str, clinic: str, subtitle: str = "") -> bytes:
     """A square PNG: the routine's title and the clinic's name on a soft gradient."""
     image = Image.new("RGB", (SIZE, SIZE))

@@ -217,6 +217,11 @@ def is_alone(routine: Routine) -> bool:
     return len(ids) == 1 and ids[0] == routine.id
 
 
+def full_session_title(title: str, alone: bool) -> str:
+    """The full routine's own title (its album in the tags): apart from its tracks'."""
+    return title if alone else f"{title} (full session)"
+
+
 def audio_file_count(routine: Routine) -> int:
     return 1 if is_alone(routine) else len(routine.track_ids()) + 1
 
@@ -248,7 +253,7 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
                     t.plan.technique.summary)) for t in tracks]
     # The full routine is its own one-track album: played as an album, the tracks and
     # the full session would otherwise play the same audio twice.
-    album = routine.title if alone else f"{routine.title} (full session)"
+    album = full_session_title(routine.title, alone)
     jobs.append(_Audio(assembled.clips, f"{routine.id}{suffix}",
                        tags(routine.title, album, 1, 1, routine.summary,
                             tuple(chapters) if not alone else ())))

@@ -295,6 +295,12 @@ def fmt_ms(ms: int) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def about_minutes(ms: int) -> str:
+    """'about 16 minutes' for 974048 ms; never less than one minute."""
+    minutes = max(round(ms / 60_000), 1)
+    return f"about {minutes} minute{'s' * (minutes != 1)}"
+
+
 def ms_to_samples(ms: int, frame_rate: int) -> int:
     """Exact when ms * frame_rate is a multiple of 1000 (e.g. whole seconds at 22050 Hz)."""
     return (ms * frame_rate + 500) // 1000

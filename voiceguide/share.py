@@ -52,7 +52,7 @@ from voiceguide.cover import routine_cover
 from voiceguide.encode import FORMATS, Encoding
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import OutputError, SettingsError
-from voiceguide.export import Written
+from voiceguide.export import Written, full_session_title, is_alone
 from voiceguide.library import shown_path
 from voiceguide.loudness import LoudnessTarget
 from voiceguide.manifest import file_names, read_manifest
@@ -66,6 +66,7 @@ from voiceguide.model import (
     Say,
     Sides,
     Step,
+    about_minutes,
     fmt_ms,
 )
 from voiceguide.plan import Pacing
@@ -182,7 +183,6 @@ class SharedTrack:
     title: str
     summary: str
     equipment: tuple[str, ...]
-    start_ms: int  # in the full routine
     duration_ms: int
     steps: tuple[WrittenStep, ...]
     audio: SharedAudio | None  # None: a technique shared on its own (the full file)
@@ -194,7 +194,6 @@ class ShareView:
     """Everything the page and the feed show, taken from the scripts, the clinic profile,
     the client file and the manifest."""
 
-    id: str
     title: str
     summary: str
     clinic: Clinic
@@ -204,7 +203,6 @@ class ShareView:
     tracks: tuple[SharedTrack, ...]
     equipment: tuple[str, ...]
     cover: str  # file name
-    cover_mime: str
     chapters_file: str | None  # JSON chapters of the full routine
     base_url: str | None
     published: datetime  # when the audio was built
@@ -297,7 +295,6 @@ class ShareFiles:
     sizes: Mapping[str, int]  # every file, by name
     captions: Mapping[str, str]  # the WebVTT text of every .vtt file
     cover: str
-    cover_mime: str
     published: datetime
 
 
@@ -314,31 +311,28 @@ def share_view(job: Job, clinic: Clinic, manifest: Mapping[str, Any], files: Sha
     if [e["id"] for e in entries] != ids:  # the build just made this manifest
         raise OutputError(f"the manifest of '{job.routine.id}' does not list its "
                           "techniques", "build it again: voiceguide build")
-    alone = len(entries) == 1 and entries[0]["file"] == routine["file"]
+    alone = is_alone(job.routine)
 
     def audio(entry: Mapping[str, Any], title: str, summary: str) -> SharedAudio:
         name = entry["file"]
-        guid = entry.get("fingerprint") or hashlib.sha256(
-            f"{job.routine.id}/{name}/{entry['duration_ms']}".encode()).hexdigest()
         return SharedAudio(name, title, summary, entry["duration_ms"], files.sizes[name],
                            mime, entry["captions"],
                            captions_data_url(files.captions[entry["captions"]]),
-                           f"voiceguide:{job.routine.id}:{guid[:20]}")
+                           f"voiceguide:{job.routine.id}:{entry['fingerprint'][:20]}")
 
     tracks = tuple(SharedTrack(
         e["number"], e["id"], e["title"], e["summary"], tuple(e["equipment"]),
-        e["start_ms"], e["duration_ms"],
+        e["duration_ms"],
         written_steps(job.techniques[e["id"]].steps, pacing),
         None if alone else audio(e, e["title"], e["summary"]),
         e["id"] in (job.routine.intro, job.routine.outro)) for e in entries)
-    full_title = routine["title"] if alone else f"{routine['title']} (full session)"
     chapters = tuple(Chapter(c["title"], c["start_ms"], c["end_ms"])
                      for c in routine.get("chapters", []))
+    full = audio(routine, full_session_title(routine["title"], alone), routine["summary"])
     return ShareView(
-        id=routine["id"], title=routine["title"], summary=routine["summary"],
-        clinic=clinic, note=note, full=audio(routine, full_title, routine["summary"]),
+        title=routine["title"], summary=routine["summary"], clinic=clinic, note=note, full=full,
         chapters=chapters, tracks=tracks, equipment=_equipment(tracks), cover=files.cover,
-        cover_mime=files.cover_mime, chapters_file=chapters_name(routine["id"])
+        chapters_file=chapters_name(routine["id"])
         if chapters else None, base_url=base_url, published=files.published)
 
 
@@ -352,11 +346,6 @@ def chapters_name(routine_id: str) -> str:
 
 
 # --------------------------------------------------------------------------- the page
-
-
-def _about(ms: int) -> str:
-    minutes = max(round(ms / 60_000), 1)
-    return f"about {minutes} minute{'s' * (minutes != 1)}"
 
 
 def _size(size: int) -> str:
@@ -376,7 +365,7 @@ def _clock(ms: int) -> str:
     return fmt_ms(ms // 1000 * 1000)
 
 
-_TEMPLATES.filters.update(clock=_clock, about=_about, size=_size, url=quote)
+_TEMPLATES.filters.update(clock=_clock, about=about_minutes, size=_size, url=quote)
 
 
 def _asset(name: str) -> str:
@@ -607,7 +596,7 @@ def _write_share(written: Written, manifest: Mapping[str, Any], job: Job, clinic
                                            UTC)
         sizes = {p.name: p.stat().st_size for p in stage.iterdir()}
         view = share_view(job, clinic, manifest, ShareFiles(
-            sizes, texts, cover_name, cover_mime, published), note, base)
+            sizes, texts, cover_name, published), note, base)
         if view.chapters_file:
             (stage / view.chapters_file).write_text(chapters_json(view), encoding="utf-8")
         if base:

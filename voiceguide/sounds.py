@@ -204,7 +204,7 @@ def cue_key(name: CueName, frame_rate: int, style: str) -> str:
 def load_cues(style: str, frame_rate: int, cache: ClipCache | None) -> None:
     """Make every cue of `style` available to `cue()`: from the cache, or made and put
     there."""
-    for name in get_args(CueName):
+    for name in CUE_NAMES:
         if (name, frame_rate, style) in _LOADED:
             continue
         key = cue_key(name, frame_rate, style)

@@ -9,8 +9,6 @@ from voiceguide.engines.pyttsx3_engine import Pyttsx3Engine
 from voiceguide.engines.tone import ToneEngine
 from voiceguide.errors import SettingsError
 
-DEFAULT_ENGINE = VoiceSettings().engine
-
 ENGINES: dict[str, type[Engine]] = {
     "pyttsx3": Pyttsx3Engine,  # the default
     "espeak": EspeakEngine,  # libespeak-ng directly
