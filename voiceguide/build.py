@@ -160,8 +160,7 @@ def framing(job: Job, library: Library, overview: str = "") -> Framing:
     opening = (*job.greeting, *((overview,) if overview else ()),
                *((clinic.safety,) if clinic.safety else ()))
     return Framing(opening=opening, closing=(clinic.contact,) if clinic.contact else (),
-                   framing_ids=frozenset(t for t in (job.routine.intro, job.routine.outro)
-                                         if t))
+                   framing_ids=job.routine.framing_ids())
 
 
 def plan_job(job: Job, library: Library, pacing: Pacing, overview: str = "") -> RoutinePlan:
@@ -175,8 +174,7 @@ def plans_for(library: Library, names: Sequence[str],
 
 
 def overview_text(job: Job, total_ms: int) -> str:
-    count = sum(1 for t in job.routine.track_ids()
-                if t not in (job.routine.intro, job.routine.outro))
+    count = sum(1 for t in job.routine.track_ids() if t not in job.routine.framing_ids())
     things = "technique" if count == 1 else "techniques"
     return f"Today: {count} {things}, {about_minutes(total_ms)}."
 

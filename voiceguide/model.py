@@ -126,6 +126,10 @@ class Routine:
         tail = (self.outro,) if self.outro else ()
         return (*head, *self.techniques, *tail)
 
+    def framing_ids(self) -> frozenset[str]:
+        """The intro and outro: tracks around the techniques, not techniques of it."""
+        return frozenset(t for t in (self.intro, self.outro) if t)
+
 
 @dataclass(frozen=True)
 class Clinic:

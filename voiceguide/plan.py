@@ -70,15 +70,12 @@ class Framing:
 
     opening: tuple[str, ...] = ()  # said first: greeting, note, overview, safety note
     closing: tuple[str, ...] = ()  # said last, before the closing bell: the contact line
-    transitions: bool = True  # bell, title and equipment before each technique
-    closing_bell: bool = True
     framing_ids: frozenset[str] = field(default_factory=frozenset)  # intro/outro tracks
 
 
 def plan_routine(routine: Routine, techniques: Mapping[str, Technique],
                  pacing: Pacing = Pacing(), framing: Framing | None = None) -> RoutinePlan:
-    framing = framing or Framing(framing_ids=frozenset(
-        t for t in (routine.intro, routine.outro) if t))
+    framing = framing or Framing(framing_ids=routine.framing_ids())
     ids = routine.track_ids()
     tracks = []
     for number, tid in enumerate(ids, 1):
@@ -87,12 +84,11 @@ def plan_routine(routine: Routine, techniques: Mapping[str, Technique],
         after: list[PlanItem] = []
         if number == 1:
             before += [Speech(text) for text in framing.opening]
-        if framing.transitions and tid not in framing.framing_ids:
+        if tid not in framing.framing_ids:  # bell, title and equipment first
             before += transition(technique, pacing)
         if number == len(ids):
             after += [Speech(text) for text in framing.closing]
-            if framing.closing_bell:
-                after.append(Cue("closing"))
+            after.append(Cue("closing"))
         tracks.append(plan_track(number, technique, pacing, before, after))
     return RoutinePlan(routine, tuple(tracks))
 

@@ -325,7 +325,7 @@ def share_view(job: Job, clinic: Clinic, manifest: Mapping[str, Any], files: Sha
         e["duration_ms"],
         written_steps(job.techniques[e["id"]].steps, pacing),
         None if alone else audio(e, e["title"], e["summary"]),
-        e["id"] in (job.routine.intro, job.routine.outro)) for e in entries)
+        e["id"] in job.routine.framing_ids()) for e in entries)
     chapters = tuple(Chapter(c["title"], c["start_ms"], c["end_ms"])
                      for c in routine.get("chapters", []))
     full = audio(routine, full_session_title(routine["title"], alone), routine["summary"])
