@@ -266,6 +266,8 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     personal routine. Nothing is written until every clip has been synthesized and
     checked."""
     options = options or BuildOptions()
+    if client is not None and names:
+        raise SettingsError("give either routine names or --client, not both")
     options.encoding.check()
     options.loudness.check()
     check_style(options.cue_style)

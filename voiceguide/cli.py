@@ -82,6 +82,11 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _cache(folder: Path | None) -> ClipCache:
+    """--cache DIR, else $VOICEGUIDE_CACHE or the user's cache folder."""
+    return ClipCache(folder or default_cache_dir())
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
@@ -150,8 +155,6 @@ def build_command(
     and a manifest under OUT/<routine-id>/."""
     library = open_library(scripts, clinic)
     person = load_client(client, library) if client else None
-    if person and names:
-        raise SettingsError("give either routine names or --client, not both")
     # Precedence: the command line, then the client file, then --slow, then defaults.
     preset = SLOW if slow else {}
     chosen_rate = rate or (person and person.rate) or preset.get("rate") or \
@@ -165,7 +168,7 @@ def build_command(
         loudness=LoudnessTarget(loudness, true_peak).check(),
         step_chapters=step_chapters, cue_style=cues, background=background,
         minutes=minutes, out=out, jobs=jobs,
-        cache=None if no_cache else ClipCache(cache or default_cache_dir()))
+        cache=None if no_cache else _cache(cache))
     with progress_bars() as progress:
         written = build(library, names or [], options, progress, person)
     for result in written:
@@ -236,7 +239,7 @@ def share_command(
     library = open_library(scripts, clinic)
     person = load_client(client, library) if client else None
     options = BuildOptions(out=out, jobs=jobs,
-                           cache=None if no_cache else ClipCache(cache or default_cache_dir()))
+                           cache=None if no_cache else _cache(cache))
     with progress_bars() as progress:
         shared = share(library, name, base_url, options, person, progress)
     say_built(shared.built, list_files=False)
@@ -381,7 +384,7 @@ def cache_info_command(
     cache: Annotated[Path | None, typer.Option(help="Cache folder.")] = None,
 ) -> None:
     """Where the render cache is, and how much it holds."""
-    info = ClipCache(cache or default_cache_dir()).info()
+    info = _cache(cache).info()
     typer.echo(f"Cache: {info.root}\n{info.entries} sentences, {info.bytes / 2**20:.1f} MB")
 
 
@@ -390,7 +393,7 @@ def cache_clear_command(
     cache: Annotated[Path | None, typer.Option(help="Cache folder.")] = None,
 ) -> None:
     """Empty the render cache (the next build speaks every sentence again)."""
-    info = ClipCache(cache or default_cache_dir()).clear()
+    info = _cache(cache).clear()
     typer.echo(f"Removed {info.entries} sentences ({info.bytes / 2**20:.1f} MB) from "
                f"{info.root}")
 
