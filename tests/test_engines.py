@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from voiceguide.engines import bundled, engine_names, make_engine
-from voiceguide.engines.base import VoiceSettings
+from voiceguide.engines.base import Engine, VoiceInfo, VoiceSettings
 from voiceguide.engines.check import check_clip, check_text, peak_dbfs
 from voiceguide.engines.espeak_engine import EspeakEngine, EspeakVoice, resolve_voice
 from voiceguide.engines.pyttsx3_engine import Pyttsx3Engine
@@ -90,6 +90,27 @@ def test_check_clip_accepts_a_plausible_clip() -> None:
     check_clip(SENTENCE, tone(SENTENCE), RATE)
     # Numbers are read out in words: "1990" takes far longer than one word.
     check_clip("Count 1234567890.", Clip(tone("a " * 20).pcm, FRAME_RATE), RATE)
+
+
+def test_every_engine_is_checked_by_the_interface() -> None:
+    """A new engine gets the checks without writing them: the base class checks the
+    settings, the text and the audio around the engine's own _synthesize."""
+
+    class Mute(Engine):
+        name = "mute"
+
+        def _synthesize(self, text: str) -> Clip:
+            return Clip(bytes(44_100), FRAME_RATE)
+
+        def voices(self) -> list[VoiceInfo]:
+            return []
+
+    with pytest.raises(SettingsError, match="rate"):
+        Mute(VoiceSettings(rate=10))
+    with pytest.raises(EngineError, match="silence"):
+        Mute(VoiceSettings()).synthesize(SENTENCE)
+    with pytest.raises(EngineError):
+        Mute(VoiceSettings()).synthesize("<speak>hello</speak>")
 
 
 @pytest.mark.parametrize(

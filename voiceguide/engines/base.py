@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from voiceguide.engines.check import check_clip, check_settings, check_text
 from voiceguide.model import Clip
 
 
@@ -36,6 +37,7 @@ class Engine(ABC):
     name: str
 
     def __init__(self, settings: VoiceSettings) -> None:
+        check_settings(settings)
         self.settings = settings
 
     def __enter__(self) -> Engine:
@@ -47,9 +49,17 @@ class Engine(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release what the engine holds."""
 
-    @abstractmethod
     def synthesize(self, text: str) -> Clip:
-        """Return the spoken `text` as mono 16-bit PCM; raise EngineError on failure."""
+        """The spoken `text` as mono 16-bit PCM. Every engine's text and audio are checked
+        here (engines.check): EngineError for text it can't say or implausible audio."""
+        check_text(text)
+        clip = self._synthesize(text)
+        check_clip(text, clip, self.settings.rate)
+        return clip
+
+    @abstractmethod
+    def _synthesize(self, text: str) -> Clip:
+        """Say `text` (already checked); raise EngineError on failure."""
 
     @abstractmethod
     def voices(self) -> list[VoiceInfo]:

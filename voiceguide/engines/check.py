@@ -10,12 +10,15 @@ import difflib
 import math
 import unicodedata
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import EngineError, SettingsError
 from voiceguide.model import Clip
+
+if TYPE_CHECKING:  # base imports this module: every engine is checked there
+    from voiceguide.engines.base import VoiceSettings
 
 SANE_RATES = frozenset({8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000})
 MIN_RATE_WPM, MAX_RATE_WPM = 80, 450  # what espeak-ng accepts (it clamps outside)
