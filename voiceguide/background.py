@@ -41,6 +41,7 @@ from voiceguide.engines.check import closest
 from voiceguide.errors import SettingsError
 from voiceguide.loudness import program_lufs
 from voiceguide.model import Clip, Placed, Speech
+from voiceguide.pcm import to_int16
 from voiceguide.sounds import REFERENCE_VOICE_LUFS
 
 BEDS: tuple[str, ...] = ("rain", "surf", "drone")
@@ -207,7 +208,7 @@ def mix_background(track_clip: Clip, speech_spans: Sequence[tuple[int, int]], be
         _apply_fades(bed_gain, start, n, fade)
         mixed = voice[start:stop] * np.float32(scale) + loop[pos % loop.size] * np.float32(
             32768) * bed_gain
-        out[start:stop] = np.clip(np.round(mixed), -32768, 32767)
+        out[start:stop] = to_int16(mixed)
     return Clip(out.tobytes(), rate)
 
 

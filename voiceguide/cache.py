@@ -105,7 +105,7 @@ class ClipCache:
         for entry in self._entries():
             with contextlib.suppress(OSError):
                 entry.unlink()
-        for folder in {e.parent for e in self._entries()} | set(self.root.glob("??")):
+        for folder in self.root.glob("??"):  # every entry lives in one of these
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
         return before

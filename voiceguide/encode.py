@@ -44,6 +44,8 @@ FORMATS: dict[str, AudioFormat] = {f.name: f for f in (
 )}
 
 
+AUDIO_SUFFIXES = frozenset(f.suffix for f in FORMATS.values())
+
 _BITRATE = re.compile(r"^(\d{1,3})k$")
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from voiceguide.assemble import AssembledRoutine, join_clips
 from voiceguide.cover import routine_cover
-from voiceguide.encode import FORMATS, Encoding, decode, encode, remux_mp3
+from voiceguide.encode import AUDIO_SUFFIXES, Encoding, decode, encode, remux_mp3
 from voiceguide.errors import OutputError
 from voiceguide.loudness import (
     Loudness,
@@ -57,8 +57,7 @@ from voiceguide.timeline import (
     webvtt_text,
 )
 
-_OURS = "|".join(s.lstrip(".") for s in [f.suffix for f in FORMATS.values()] + [".vtt",
-                                                                               ".m3u8"])
+_OURS = "|".join(sorted(s.lstrip(".") for s in [*AUDIO_SUFFIXES, ".vtt", ".m3u8"]))
 
 
 @dataclass(frozen=True)
@@ -177,9 +176,6 @@ def can_join_tracks(assembled: AssembledRoutine, publishing: Publishing) -> bool
     return publishing.encoding.format == "mp3" and len(tracks) > 1 and all(
         can_join(t.clip.pcm, t.clip.frame_rate, n == 0, n == len(tracks) - 1)
         for n, t in enumerate(tracks))
-
-
-_AUDIO_SUFFIXES = {f.suffix for f in FORMATS.values()}
 
 
 def _file_print(job: _Audio, publishing: Publishing) -> str:
@@ -312,7 +308,7 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[st
         temps[manifest_path].write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
                                         + "\n", encoding="utf-8")
         for path, temp in temps.items():  # the manifest is last: it vouches for the rest
-            if temp.exists() or path.suffix not in _AUDIO_SUFFIXES:
+            if temp.exists() or path.suffix not in AUDIO_SUFFIXES:
                 temp.replace(path)
     except OSError as exc:
         raise OutputError(f"can't write to {folder}: {exc.strerror}",

@@ -18,6 +18,7 @@ import numpy as np
 
 from voiceguide.errors import SettingsError
 from voiceguide.model import Clip
+from voiceguide.pcm import to_int16
 
 
 def import_loudness_libraries() -> None:
@@ -235,7 +236,7 @@ def _limited(samples: np.ndarray, gain: float, curve: np.ndarray | None) -> np.n
         piece = samples[start:stop].astype(np.float32) * np.float32(gain)
         if curve is not None:
             piece *= np.interp(np.arange(start, stop), centres, curve).astype(np.float32)
-        out[start:stop] = np.clip(np.round(piece), -32768, 32767)
+        out[start:stop] = to_int16(piece)
     return out
 
 

@@ -6,6 +6,11 @@ import numpy as np
 
 from voiceguide.model import Clip
 
+
+def to_int16(samples: np.ndarray) -> np.ndarray:
+    """Samples on the 16-bit scale, rounded and clipped into 16-bit PCM."""
+    return np.clip(np.round(samples), -32768, 32767).astype("<i2")
+
 SILENCE_DBFS = -45.0  # quieter than this (RMS, 10 ms windows) is padding, not sound
 KEEP_MARGIN_MS = 20  # keep a little of the padding so no consonant is clipped
 

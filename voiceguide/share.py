@@ -49,7 +49,7 @@ from markupsafe import Markup
 
 from voiceguide.build import BuildOptions, Job, Progress, build, for_client, jobs_for
 from voiceguide.cover import routine_cover
-from voiceguide.encode import FORMATS, Encoding
+from voiceguide.encode import AUDIO_SUFFIXES, FORMATS, Encoding
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import OutputError, SettingsError
 from voiceguide.export import Written, full_session_title, is_alone
@@ -635,7 +635,7 @@ def _write_share(written: Written, manifest: Mapping[str, Any], job: Job, clinic
 
 
 # Already compressed: stored as they are, which is as small and much faster.
-_STORED = {*(f.suffix for f in FORMATS.values()), ".png", ".jpg"}
+_STORED = {*AUDIO_SUFFIXES, ".png", ".jpg"}
 
 
 def _zip(folder: Path, target: Path, top: str) -> None:

@@ -51,7 +51,7 @@ import numpy as np
 from voiceguide.engines.check import closest
 from voiceguide.errors import SettingsError
 from voiceguide.model import Clip, CueName
-from voiceguide.pcm import KEEP_MARGIN_MS, trim
+from voiceguide.pcm import KEEP_MARGIN_MS, to_int16, trim
 
 if TYPE_CHECKING:
     from voiceguide.cache import ClipCache
@@ -272,7 +272,7 @@ def cue_loudness(samples: np.ndarray, frame_rate: int) -> float:
 
 
 def _to_pcm(samples: np.ndarray) -> bytes:
-    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
+    return to_int16(samples * 32768.0).tobytes()
 
 
 def _render(score: _Score, frame_rate: int) -> np.ndarray:
