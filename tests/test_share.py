@@ -21,6 +21,7 @@ from xml.etree import ElementTree as ET
 import feedparser
 import pytest
 import zxingcpp
+from audio import load_manifest
 from conftest import COVER_NAME, HOSTILE_TITLE, REPO, SHARE_BASE_URL, VOICEGUIDE, Writer
 from PIL import Image
 from test_client import CLIENT as MARIA
@@ -294,7 +295,7 @@ def test_a_client_share_is_theirs_and_reuses_their_build(write: Writer, scripts:
     assert "Left side only" in page and "Hold 5 s" in page and "3 times" in page
     assert "Right side" not in page
     # Only this client's files.
-    manifest = json.loads((out / "sam" / "manifest.json").read_text())
+    manifest = load_manifest(out / "sam")
     own = {e[key] for e in [*manifest["tracks"], manifest["routine"]]
            for key in ("file", "captions")}
     assert {p.name for p in folder.iterdir()} == own | {
@@ -315,7 +316,7 @@ def test_a_client_file_and_a_name_are_not_both_given(write: Writer, scripts: Pat
 
 @pytest.mark.e2e
 def test_feed_of_the_default_routine(shared_homework: Path) -> None:
-    manifest = json.loads((shared_homework.parent / "manifest.json").read_text())
+    manifest = load_manifest(shared_homework.parent)
     check_feed(shared_homework, manifest, SHARE_BASE_URL)
     assert len(manifest["tracks"]) == 6
     check_private(shared_homework, shared_homework.parent.parent, REPO)
@@ -332,7 +333,7 @@ def test_qr_code_decodes_to_the_page_address(shared_homework: Path) -> None:
 
 @pytest.mark.e2e
 def test_default_routine_page_has_everything_a_client_needs(shared_homework: Path) -> None:
-    manifest = json.loads((shared_homework.parent / "manifest.json").read_text())
+    manifest = load_manifest(shared_homework.parent)
     html = (shared_homework / "index.html").read_text()
     page = check_page_is_inert(html)
     assert page.elements[0] == ("html", {"lang": "en"})

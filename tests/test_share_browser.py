@@ -8,7 +8,6 @@ person to look at.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import webvtt
+from audio import load_manifest
 from conftest import HOSTILE_TITLE, REPO
 
 from voiceguide.share import Shared
@@ -85,10 +85,6 @@ DURATIONS = """() => Promise.all([...document.querySelectorAll("audio")].map(a =
     })))"""
 
 
-def manifest_of(share: Path) -> dict[str, Any]:
-    return json.loads((share.parent / "manifest.json").read_text())
-
-
 # --------------------------------------------------------------------------- the real page
 
 
@@ -109,7 +105,7 @@ def test_page_loads_from_file_with_no_errors_and_no_network(shared_homework: Pat
 
 @pytest.mark.e2e
 def test_every_player_reports_its_duration(shared_homework: Path, visit: Any) -> None:
-    manifest = manifest_of(shared_homework)
+    manifest = load_manifest(shared_homework.parent)
     durations = visit(shared_homework / "index.html").page.evaluate(DURATIONS)
     expected = [manifest["routine"], *manifest["tracks"]]
     assert len(durations) == len(expected)
@@ -121,7 +117,7 @@ def test_every_player_reports_its_duration(shared_homework: Path, visit: Any) ->
 
 @pytest.mark.e2e
 def test_chapter_buttons_seek_the_full_player(shared_homework: Path, visit: Any) -> None:
-    chapters = manifest_of(shared_homework)["routine"]["chapters"]
+    chapters = load_manifest(shared_homework.parent)["routine"]["chapters"]
     page = visit(shared_homework / "index.html").page
     page.evaluate(DURATIONS)
     buttons = page.locator("button[data-seek]")
@@ -140,7 +136,7 @@ def test_chapter_buttons_seek_the_full_player(shared_homework: Path, visit: Any)
 @pytest.mark.e2e
 def test_captions_load_and_show_the_line_being_said(shared_homework: Path,
                                                     visit: Any) -> None:
-    manifest = manifest_of(shared_homework)
+    manifest = load_manifest(shared_homework.parent)
     page = visit(shared_homework / "index.html").page
     # (Functions, not expressions: the page's Content-Security-Policy forbids eval.)
     page.wait_for_function("() => document.querySelector('#full track').readyState === 2")
