@@ -240,7 +240,12 @@ def _other_side(side: str) -> str:
     return "other"
 
 
-STEP_KINDS = ("say", "pause", "hold", "repeat", "sides", "chime")
+# Each step kind and its schema, in the order messages list them.
+_STEP_MODELS: dict[str, type[BaseModel]] = {
+    "say": SayStep, "pause": PauseStep, "hold": HoldStep,
+    "repeat": RepeatStep, "sides": SidesStep, "chime": ChimeStep,
+}
+STEP_KINDS = tuple(_STEP_MODELS)
 
 
 def _step_kind(value: Any) -> str | None:
@@ -497,11 +502,6 @@ def _schema_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
         i += 1
     return model
 
-
-_STEP_MODELS: dict[str, type[BaseModel]] = {
-    "say": SayStep, "pause": PauseStep, "hold": HoldStep,
-    "repeat": RepeatStep, "sides": SidesStep, "chime": ChimeStep,
-}
 
 
 def _explain(error: Any, root: type[BaseModel]) -> str:
