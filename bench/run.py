@@ -31,7 +31,7 @@ from typing import Any
 
 from voiceguide.build import open_library, plans_for
 from voiceguide.engines.base import VoiceSettings
-from voiceguide.engines.bundled import ffmpeg_exe, load_espeak
+from voiceguide.native import ffmpeg_exe, load_espeak
 from voiceguide.engines.espeak_engine import EspeakLib
 from voiceguide.render import utterances
 

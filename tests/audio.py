@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from voiceguide.engines.bundled import ffmpeg_exe, import_pydub
+from voiceguide.native import ffmpeg_exe, import_pydub
 
 MP3_FRAME = 1152  # samples in an MPEG-1 Layer III frame (MPEG-2 uses 576: this is looser)
 

@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 
 from voiceguide.build import BuildOptions
-from voiceguide.engines.base import VoiceSettings
 from voiceguide.library import load_client, load_library
 from voiceguide.share import Shared, share
 
@@ -150,5 +149,5 @@ def hostile(write: Writer, scripts: Path, tmp_path: Path) -> Shared:
     client = load_client(write("sam.yaml", HOSTILE_CLIENT), library)
     out = tmp_path / 'out & "<x>"'
     return share(library, base_url="https://clinic.example/a&b/\"x\"/",
-                 options=BuildOptions(voice=VoiceSettings(engine="tone"), jobs=2, out=out),
+                 options=BuildOptions(chosen={"engine": "tone"}, jobs=2, out=out),
                  client=client)

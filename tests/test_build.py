@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from conftest import Writer
 
 from voiceguide import export
-from voiceguide.assemble import assemble_routine, planned_samples
+from voiceguide.assemble import assemble_routine, frame_rate_of, planned_samples
 from voiceguide.build import BuildOptions, build, plans_for
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import VoiceSettings
@@ -19,12 +20,15 @@ from voiceguide.errors import EngineError
 from voiceguide.library import load_library
 from voiceguide.model import Silence
 from voiceguide.render import render, utterances
+from voiceguide.settings import Settings
+from voiceguide.sounds import load_cues
 
-TONE = BuildOptions(voice=VoiceSettings(engine="tone"), jobs=2)
+TONE = BuildOptions(chosen={"engine": "tone"}, jobs=2)
+TONE_VOICE = VoiceSettings(engine="tone")
 
 
 def options(out: Path) -> BuildOptions:
-    return BuildOptions(voice=TONE.voice, jobs=2, out=out)
+    return BuildOptions(chosen=TONE.chosen, jobs=2, out=out)
 
 
 @pytest.mark.parametrize("frame", [1, 576])
@@ -32,20 +36,21 @@ def test_planned_length_is_the_assembled_length(scripts: Path, frame: int) -> No
     """Fitting to --minutes and the overview read planned_samples; it must agree with
     assembly to the sample, MP3 frame alignment included."""
     plans = plans_for(load_library(scripts), ["daily"])
-    with make_engine(TONE.voice) as engine:
+    with make_engine(TONE_VOICE) as engine:
         clips = render(utterances(plans), engine)
-    assembled = assemble_routine(plans[0], clips, frame=frame)
-    assert planned_samples(plans[0], clips, assembled.frame_rate, frame=frame) == \
-        assembled.samples
+    cues = load_cues("bowl", frame_rate_of(clips))
+    assembled = assemble_routine(plans[0], clips, cues, frame=frame)
+    assert planned_samples(plans[0], clips, cues, frame=frame) == assembled.samples
     assert all(t.clip.samples % frame == 0 for t in assembled.tracks[:-1])
 
 
 def test_pauses_and_holds_are_sample_exact(scripts: Path) -> None:
     library = load_library(scripts)
     plans = plans_for(library, ["daily"])
-    with make_engine(TONE.voice) as engine:
+    with make_engine(TONE_VOICE) as engine:
         clips = render(utterances(plans), engine)
-    neck = assemble_routine(plans[0], clips).tracks[1]
+    neck = assemble_routine(plans[0], clips, load_cues("bowl", frame_rate_of(clips))
+                            ).tracks[1]
     rate = neck.clip.frame_rate
     for placed in neck.placed:
         if isinstance(placed.item, Silence):
@@ -76,8 +81,9 @@ def test_manifest_describes_every_item(scripts: Path, tmp_path: Path) -> None:
     assert (hold["reason"], hold["end_ms"] - hold["start_ms"]) == ("hold", 3000)
     assert hold["source"] == "techniques/neck.yaml:9"
     assert manifest["settings"]["engine"] == "tone"
-    assert set(manifest["settings"]) >= {"engine", "voice", "rate", "volume", "bitrate",
-                                         "engine_version", "pacing"}
+    assert set(manifest["settings"]) == {f.name for f in fields(Settings)} - {
+        "minutes", "background", "bitrate"}  # None is left out
+    assert set(manifest["build"]) >= {"engine_version", "pacing", "lexicon_digest"}
 
 
 def hashes(folder: Path) -> dict[str, str]:
@@ -101,7 +107,7 @@ def test_a_failed_encode_leaves_the_previous_build_untouched(
 
     monkeypatch.setattr(export, "remux_mp3", flaky)
     with pytest.raises(EngineError):
-        build(load_library(scripts), [], BuildOptions(voice=TONE.voice, jobs=1, out=tmp_path))
+        build(load_library(scripts), [], BuildOptions(chosen=TONE.chosen, jobs=1, out=tmp_path))
     assert calls and real is not flaky
     assert hashes(first.folder) == before  # no half-new routine, no temp files
 

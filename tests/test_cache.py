@@ -19,8 +19,10 @@ from voiceguide.lexicon import Lexicon
 from voiceguide.library import load_library
 from voiceguide.model import Clip
 from voiceguide.render import render
+from voiceguide.settings import Choices
 
-TONE = VoiceSettings(engine="tone")
+TONE: Choices = {"engine": "tone"}
+TONE_VOICE = VoiceSettings(engine="tone")
 
 
 class Counting:
@@ -42,7 +44,7 @@ class Counting:
         self.inner.close()
 
 
-def speak(cache: ClipCache, texts: list[str], settings: VoiceSettings = TONE,
+def speak(cache: ClipCache, texts: list[str], settings: VoiceSettings = TONE_VOICE,
           lexicon: Lexicon | None = None) -> tuple[dict[str, Clip], list[str]]:
     engine = Counting(settings)
     clips = render(texts, [engine], lexicon=lexicon, cache=cache)  # type: ignore[list-item]
@@ -98,7 +100,7 @@ def test_cached_build_is_identical_to_an_uncached_one(scripts: Path, tmp_path: P
     cache = ClipCache(tmp_path / "cache")
     outputs = []
     for name, use in (("cold", cache), ("warm", cache), ("none", None)):
-        (written,) = build(library, [], BuildOptions(voice=TONE, out=tmp_path / name,
+        (written,) = build(library, [], BuildOptions(chosen=TONE, out=tmp_path / name,
                                                      cache=use, jobs=2))
         outputs.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                         for p in written.files})
@@ -119,7 +121,7 @@ def test_a_changed_sentence_is_the_only_one_spoken_again(scripts: Path, write: W
         return real(self, text)
 
     monkeypatch.setattr(tone.ToneEngine, "synthesize", counting)
-    options = BuildOptions(voice=TONE, out=tmp_path / "out",
+    options = BuildOptions(chosen=TONE, out=tmp_path / "out",
                            cache=ClipCache(tmp_path / "cache"), jobs=2)
     build(load_library(scripts), [], options)
     said.clear()
@@ -142,7 +144,7 @@ def test_clear_removes_entries_and_nothing_else(tmp_path: Path) -> None:
 
 def test_a_rebuild_with_nothing_changed_writes_nothing(scripts: Path, write: Writer,
                                                        tmp_path: Path) -> None:
-    options = BuildOptions(voice=TONE, out=tmp_path / "out",
+    options = BuildOptions(chosen=TONE, out=tmp_path / "out",
                            cache=ClipCache(tmp_path / "cache"), jobs=2)
     (first,) = build(load_library(scripts), [], options)
     stamps = {p: p.stat().st_mtime_ns for p in first.folder.iterdir()}
@@ -163,7 +165,7 @@ def test_an_edit_encodes_only_the_changed_track(
         scripts: Path, write: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from voiceguide import export
 
-    options = BuildOptions(voice=TONE, out=tmp_path / "out",
+    options = BuildOptions(chosen=TONE, out=tmp_path / "out",
                            cache=ClipCache(tmp_path / "cache"), jobs=2)
     (first,) = build(load_library(scripts), [], options)
     before = {p.name: p.read_bytes() for p in first.folder.glob("*.mp3")}

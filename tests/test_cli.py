@@ -69,7 +69,7 @@ def test_bad_script_fails_cleanly_and_writes_nothing(
 @pytest.mark.parametrize(("option", "expected"), [
     (["--voice", "elvish"], "error: unknown voice 'elvish' (run `voiceguide voices`"),
     (["--engine", "pyttx"], "error: unknown engine 'pyttx' (choose one of pyttsx3, espeak, "
-                            "tone; closest: pyttsx3)"),
+                            "tone; did you mean 'pyttsx3'?)"),
 ])
 def test_unknown_voice_or_engine_fails_before_writing(
         scripts: Path, previous_build: Path, option: list[str], expected: str) -> None:
@@ -121,7 +121,7 @@ def test_validate_reports_every_problem_of_every_file(write: Writer, scripts: Pa
 def test_validate_the_whole_library(scripts: Path) -> None:
     result = run("validate", "--scripts", str(scripts))
     assert result.returncode == 0
-    assert result.stdout.startswith("OK: 2 techniques and 1 routines in ")
+    assert result.stdout.startswith("OK: 2 techniques and 1 routine in ")
 
 
 def test_list_shows_techniques_and_routines_with_lengths(scripts: Path) -> None:

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from conftest import Writer
 
-from voiceguide.build import BuildOptions, batch, client_job, framing, plan_job
+from voiceguide.build import BuildOptions, batch, client_target, framing, plan_target
 from voiceguide.cache import ClipCache
-from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import ScriptError
 from voiceguide.library import load_client, load_library
 from voiceguide.model import Cue, Silence, Speech
 from voiceguide.plan import Pacing
+from voiceguide.settings import Choices
 
-TONE = VoiceSettings(engine="tone")
+TONE: Choices = {"engine": "tone"}
 CLIENT = """\
 id: maria
 name: Maria
@@ -39,8 +39,8 @@ def test_client_routine_greets_and_follows_the_chosen_techniques(write: Writer,
           "contact: Call us.\nintro: hello\n")
     path = write("maria.yaml", CLIENT)
     library = load_library(scripts)
-    job = client_job(library, load_client(path, library))
-    plan = plan_job(job, library, Pacing(), overview="Today: 1 technique, about 1 minute.")
+    target = client_target(library, load_client(path, library))
+    plan = plan_target(target, library, Pacing(), overview="Today: 1 technique, about 1 minute.")
     assert [t.id for t in plan.tracks] == ["hello", "neck"]  # the clinic's intro first
     first = said(plan.tracks[0].items)
     assert first[:4] == ["Hi Maria.", "Go gently on the left.",
@@ -55,7 +55,7 @@ def test_client_routine_greets_and_follows_the_chosen_techniques(write: Writer,
     assert holds == [5000]
     assert spoken[-1] == "Call us."  # the contact line, then the closing bell
     assert isinstance(neck[-2], Cue) and neck[-2].name == "closing"
-    assert framing(job, library).framing_ids == frozenset({"hello"})
+    assert framing(target, library).framing_ids == frozenset({"hello"})
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -75,7 +75,7 @@ def test_client_routine_greets_and_follows_the_chosen_techniques(write: Writer,
      "  hello:\n    hold: 5s\n",
      "maria.yaml:10:3: 'hold' would change nothing: 'hello' has no hold step (remove the "
      "line)"),
-    (CLIENT + "pace: 3\n", "maria.yaml:10:7: 'pace' must be a factor from 0.5 to 2 (1 keeps "
+    (CLIENT + "pace: 3\n", "maria.yaml:10:7: 'pace' must be a factor, from 0.5 to 2 (1 keeps "
      "the script's pauses)"),
     (CLIENT.replace("name: Maria\n", ""),
      "maria.yaml:1:1: missing required field 'name' (add a line 'name: Maria')"),
@@ -163,7 +163,7 @@ def test_a_batch_side_by_side_makes_the_same_files_as_one_at_a_time(
     outs = {}
     for jobs in (1, 2):
         out = tmp_path / f"out{jobs}"
-        results = batch(library, files, BuildOptions(voice=TONE, out=out, jobs=jobs,
+        results = batch(library, files, BuildOptions(chosen=TONE, out=out, jobs=jobs,
                                                      cache=ClipCache(tmp_path / f"c{jobs}")))
         assert [r.status for r in results] == ["built"] * 3
         assert [r.file for r in results] == files  # reported in the folder's order

@@ -335,7 +335,7 @@ def test_say_applies_the_lexicon_before_the_voice(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "name", "error"),
-    [("  ", "a.wav", "nothing to say"), ("<b>hi</b>", "a.wav", "'<' or '>'"),
+    [("  ", "a.wav", "the text is empty"), ("<b>hi</b>", "a.wav", "'<' or '>'"),
      ("hi", "a.txt", "can't tell the audio format of 'a.txt'")],
 )
 def test_say_refuses_bad_input_before_starting_the_voice(tmp_path: Path, text: str, name: str,

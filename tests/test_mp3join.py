@@ -69,14 +69,13 @@ def test_a_routine_whose_tracks_cannot_be_joined_is_encoded_whole(
     from voiceguide import export
     from voiceguide.build import BuildOptions, build
     from voiceguide.cache import ClipCache
-    from voiceguide.engines.base import VoiceSettings
     from voiceguide.library import load_library
 
     def refuse(streams: object) -> bytes:
         raise CannotJoin("as if a stream were odd")
 
     monkeypatch.setattr(export, "join", refuse)
-    options = BuildOptions(voice=VoiceSettings(engine="tone"), out=tmp_path / "out",
+    options = BuildOptions(chosen={"engine": "tone"}, out=tmp_path / "out",
                            cache=ClipCache(tmp_path / "cache"))
     (written,) = build(load_library(scripts), [], options)
     full = decode(written.files[-1], RATE).samples

@@ -11,15 +11,15 @@ from conftest import REPO
 
 from voiceguide.build import BuildOptions, build, open_library, plans_for
 from voiceguide.cache import ClipCache
-from voiceguide.engines.base import VoiceSettings
 from voiceguide.engines.worker import WorkerEngine
 from voiceguide.render import blocks, utterances
+from voiceguide.settings import Choices
 
 pytestmark = pytest.mark.e2e
 
 # The f3 variant adds breath noise that differs from run to run through pyttsx3 (README):
 # a plain voice makes uncached builds comparable byte for byte.
-PLAIN = VoiceSettings(voice="en-us")
+PLAIN: Choices = {"voice": "en-us"}
 
 
 def test_parallel_and_serial_builds_are_identical(tmp_path: Path,
@@ -39,7 +39,7 @@ def test_parallel_and_serial_builds_are_identical(tmp_path: Path,
     folders = {}
     for jobs in (1, 2):
         started.clear()
-        options = BuildOptions(voice=PLAIN, jobs=jobs, out=tmp_path / f"out{jobs}",
+        options = BuildOptions(chosen=PLAIN, jobs=jobs, out=tmp_path / f"out{jobs}",
                                cache=ClipCache(tmp_path / f"cache{jobs}"))
         (written,) = build(library, ["homework"], options)
         # a fresh worker for every block, and one for the overview ("Today: ...")

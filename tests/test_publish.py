@@ -24,14 +24,13 @@ from mutagen.wave import WAVE
 from PIL import Image
 
 from voiceguide.build import BuildOptions, build
-from voiceguide.encode import Encoding
-from voiceguide.engines.base import VoiceSettings
-from voiceguide.engines.bundled import ffmpeg_exe
 from voiceguide.errors import ExitCode
 from voiceguide.library import load_library
+from voiceguide.native import ffmpeg_exe
+from voiceguide.settings import Choices
 
 VOICEGUIDE = str(Path(sys.executable).with_name("voiceguide"))
-TONE = VoiceSettings(engine="tone")
+TONE: Choices = {"engine": "tone"}
 
 
 needs_ffprobe = pytest.mark.skipif(ffprobe() is None, reason="no ffprobe on this machine")
@@ -200,7 +199,7 @@ def test_captions_follow_the_manifest(quickstart: Path) -> None:
 def test_other_formats_carry_tags_chapters_and_length(scripts: Path, tmp_path: Path,
                                                       audio_format: str) -> None:
     (written,) = build(load_library(scripts), [], BuildOptions(
-        voice=TONE, encoding=Encoding(audio_format), out=tmp_path, jobs=2))
+        chosen={**TONE, "format": audio_format}, out=tmp_path, jobs=2))
     manifest = json.loads(written.manifest.read_text())
     full = written.folder / manifest["routine"]["file"]
     assert full.suffix == f".{audio_format}"
@@ -229,7 +228,7 @@ def test_other_formats_carry_tags_chapters_and_length(scripts: Path, tmp_path: P
 
 def test_step_chapters_mark_every_script_step(scripts: Path, tmp_path: Path) -> None:
     (written,) = build(load_library(scripts), [], BuildOptions(
-        voice=TONE, step_chapters=True, out=tmp_path, jobs=2))
+        chosen={**TONE, "step_chapters": True}, out=tmp_path, jobs=2))
     manifest = json.loads(written.manifest.read_text())
     titles = [c["title"] for c in manifest["routine"]["chapters"]]
     # hello has one step; neck six: say, pause, chime, hold, repeat, sides.

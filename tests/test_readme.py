@@ -53,7 +53,7 @@ def test_readme_examples_validate(example_library: Path) -> None:
     result = subprocess.run([VOICEGUIDE, "validate", "--scripts", str(example_library)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("OK: 7 techniques and 1 routines")
+    assert result.stdout.startswith("OK: 7 techniques and 1 routine in")
 
 
 @pytest.mark.e2e

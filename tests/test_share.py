@@ -28,11 +28,11 @@ from test_client import CLIENT as MARIA
 
 from voiceguide import share as share_module
 from voiceguide.build import BuildOptions
-from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import ExitCode, OutputError, SettingsError
 from voiceguide.library import load_client, load_library
 from voiceguide.model import Chapter, Clinic, Repeat, Say
 from voiceguide.plan import Pacing
+from voiceguide.settings import Choices
 from voiceguide.share import (
     ITUNES,
     PODCAST,
@@ -48,11 +48,11 @@ from voiceguide.share import (
     written_steps,
 )
 
-TONE = VoiceSettings(engine="tone")
+TONE: Choices = {"engine": "tone"}
 
 
 def options(out: Path) -> BuildOptions:
-    return BuildOptions(voice=TONE, jobs=2, out=out)
+    return BuildOptions(chosen=TONE, jobs=2, out=out)
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

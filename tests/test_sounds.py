@@ -24,10 +24,10 @@ from voiceguide.background import (
     mix_background,
     speech_spans,
 )
-from voiceguide.engines.bundled import ffmpeg_exe
 from voiceguide.errors import SettingsError
 from voiceguide.loudness import program_lufs
 from voiceguide.model import Clip, Cue, CueName, Placed, Silence, Speech
+from voiceguide.native import ffmpeg_exe
 from voiceguide.sounds import (
     CUE_NAMES,
     REFERENCE_VOICE_LUFS,
@@ -139,7 +139,7 @@ def test_hold_start_and_hold_end_sound_clearly_different(style: str) -> None:
 def test_unknown_style_names_the_choices() -> None:
     assert cue_style_problem("wood") is None
     assert cue_style_problem("bwol") == (
-        "unknown cue style 'bwol' (choose one of bowl, chime, wood; closest: bowl, wood)")
+        "unknown cue style 'bwol' (choose one of bowl, chime, wood; did you mean 'bowl'?)")
     assert cue_style_problem("xylophone") == (
         "unknown cue style 'xylophone' (choose one of bowl, chime, wood)")
     assert check_style("chime") == "chime"
@@ -399,27 +399,33 @@ def test_unknown_bed_lists_the_beds_and_the_closest() -> None:
     with pytest.raises(SettingsError, match="unknown background 'rian'") as error:
         load_bed("rian", RATE)
     assert error.value.hint == ("choose one of rain, surf, drone, or give the path of an "
-                                "audio file; closest: rain")
+                                "audio file; did you mean 'rain'?")
     with pytest.raises(SettingsError) as error:
         load_bed("forest", RATE)
-    assert "closest" not in error.value.hint
+    assert "did you mean" not in error.value.hint
 
 
 def test_cues_come_from_the_render_cache_once_made(tmp_path: Path) -> None:
-    from voiceguide import sounds
     from voiceguide.cache import ClipCache
 
     cache = ClipCache(tmp_path)
-    sounds._LOADED.clear()
-    load_cues("wood", RATE, cache)  # made, then stored
+    made = load_cues("wood", RATE, cache)  # made, then stored
     assert cache.info().entries == len(CUE_NAMES)
     stored = cache.get(cue_key("bell", RATE, "wood"))
     assert stored is not None and stored.pcm == _make_cue("bell", RATE, "wood").pcm
-    sounds._LOADED.clear()
+    assert made["bell"].pcm == stored.pcm
     cache.put(cue_key("bell", RATE, "wood"), Clip(bytes(200), RATE))  # a marker
-    load_cues("wood", RATE, cache)
-    assert cue("bell", RATE, "wood").pcm == bytes(200)  # it was read, not made again
-    sounds._LOADED.clear()
+    again = load_cues("wood", RATE, cache)
+    assert again["bell"].pcm == bytes(200)  # it was read, not made again
+    assert cue("bell", RATE, "wood").pcm == stored.pcm  # cue() never depends on a cache
+
+
+def test_estimated_cue_lengths_are_the_cues_lengths() -> None:
+    """plan.CUE_MS (data, so planning stays pure) must match the cues themselves."""
+    from voiceguide.plan import CUE_MS
+
+    for name in CUE_NAMES:
+        assert CUE_MS[name] == cue_ms(name, "bowl", 22050)
 
 
 def test_a_no_op_rebuild_never_imports_scipy(scripts: Path, tmp_path: Path) -> None:
@@ -432,8 +438,7 @@ def test_a_no_op_rebuild_never_imports_scipy(scripts: Path, tmp_path: Path) -> N
         "import sys; from pathlib import Path\n"
         "from voiceguide.build import BuildOptions, build, open_library\n"
         "from voiceguide.cache import ClipCache\n"
-        "from voiceguide.engines.base import VoiceSettings\n"
-        "options = BuildOptions(voice=VoiceSettings(engine='tone'),"
+        "options = BuildOptions(chosen={'engine': 'tone'},"
         f" out=Path({str(tmp_path / 'out')!r}),"
         f" cache=ClipCache(Path({str(tmp_path / 'cache')!r})))\n"
         f"(written,) = build(open_library(Path({str(scripts)!r})), [], options)\n"

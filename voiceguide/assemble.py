@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from voiceguide.engines.bundled import import_pydub
 from voiceguide.errors import SettingsError
 from voiceguide.model import (
     Clip,
@@ -23,7 +23,12 @@ from voiceguide.model import (
     ms_to_samples,
     samples_to_ms,
 )
-from voiceguide.sounds import DEFAULT_STYLE, cue
+from voiceguide.native import import_pydub
+from voiceguide.pcm import resample
+from voiceguide.sounds import Cues
+
+if TYPE_CHECKING:
+    from pydub import AudioSegment
 
 DEFAULT_FRAME_RATE = 22050  # espeak-ng's rate; used when a track has no speech at all
 
@@ -62,63 +67,77 @@ def frame_rate_of(clips: Mapping[str, Clip]) -> int:
     return next((c.frame_rate for c in clips.values()), DEFAULT_FRAME_RATE)
 
 
-def resample(clip: Clip, frame_rate: int) -> Clip:
-    if clip.frame_rate == frame_rate:
-        return clip
-    pydub = import_pydub()
-    seg = pydub.AudioSegment(data=clip.pcm, sample_width=2, frame_rate=clip.frame_rate,
-                             channels=1).set_frame_rate(frame_rate)
-    return Clip(bytes(seg.raw_data), frame_rate)
-
-
-def _lengths(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
-             cue_style: str, frame: int) -> list[int]:
+def _lengths(plan: TrackPlan, clips: Mapping[str, Clip], cues: Cues, frame: int
+             ) -> list[int]:
     """Each item's length in samples, from the clips' and cues' lengths alone; with
     `frame` > 1, a closing silence is lengthened (by less than `frame` samples) to make
     the track a whole number of frames long. The one place a track's layout is decided:
     assembly and length estimates both read it."""
+    frame_rate = cues.frame_rate
     lengths: list[int] = []
     for item in plan.items:
         if isinstance(item, Speech):
-            lengths.append(resampled_length(clips[item.text], frame_rate))
+            lengths.append(resample(clips[item.text], frame_rate).samples)
         elif isinstance(item, Silence):
             lengths.append(_silence_samples(item, lengths[-1] if lengths else 0,
                                             frame_rate))
         else:
-            lengths.append(cue(item.name, frame_rate, cue_style).samples)
+            lengths.append(cues[item.name].samples)
     if lengths and isinstance(plan.items[-1], Silence):
         lengths[-1] += -sum(lengths) % frame
     return lengths
 
 
-def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], frame_rate: int,
-                   cue_style: str = DEFAULT_STYLE, frame: int = 1) -> Track:
-    """The track's audio and layout (see `_lengths`)."""
-    pieces: list[bytes] = []
+def segment(clip: Clip) -> AudioSegment:
+    """A clip as a pydub segment (mono, 16-bit)."""
+    pydub = import_pydub()
+    return pydub.AudioSegment(data=clip.pcm, sample_width=2, frame_rate=clip.frame_rate,
+                              channels=1)
+
+
+def silence(samples: int, frame_rate: int) -> AudioSegment:
+    """Exactly `samples` of digital silence. pydub counts `int(rate * ms / 1000)` frames,
+    so asking for half a sample more gives the exact count whatever the rounding."""
+    pydub = import_pydub()
+    quiet = pydub.AudioSegment.silent(duration=(samples + 0.5) * 1000 / frame_rate,
+                                      frame_rate=frame_rate)
+    assert int(quiet.frame_count()) == samples
+    return quiet
+
+
+def stitch(segments: Sequence[AudioSegment], frame_rate: int) -> Clip:
+    """Segments played one after another, joined once (never with repeated `+`)."""
+    return Clip(b"".join(s.raw_data for s in segments), frame_rate)
+
+
+def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], cues: Cues, frame: int = 1
+                   ) -> Track:
+    """The track's audio and layout (see `_lengths`), stitched at the cues' frame rate."""
+    rate = cues.frame_rate
+    segments: list[AudioSegment] = []
     placed: list[Placed] = []
     position = 0
-    for item, samples in zip(plan.items, _lengths(plan, clips, frame_rate, cue_style, frame),
-                             strict=True):
+    for item, samples in zip(plan.items, _lengths(plan, clips, cues, frame), strict=True):
         if isinstance(item, Speech):
-            pieces.append(resample(clips[item.text], frame_rate).pcm)
+            segments.append(segment(resample(clips[item.text], rate)))
         elif isinstance(item, Silence):
-            pieces.append(bytes(2 * samples))
+            segments.append(silence(samples, rate))
         else:
-            pieces.append(cue(item.name, frame_rate, cue_style).pcm)
+            segments.append(segment(cues[item.name]))
         placed.append(Placed(item, position, position + samples))
         position += samples
-    return Track(plan, Clip(b"".join(pieces), frame_rate), tuple(placed))
+    return Track(plan, stitch(segments, rate), tuple(placed))
 
 
-def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip],
-                     cue_style: str = DEFAULT_STYLE, frame: int = 1) -> AssembledRoutine:
-    """The routine's tracks. With `frame` > 1, every track but the last is made a whole
-    number of `frame` samples long (at most 26 ms more of its closing silence at
-    22050 Hz), so that encoded tracks can be joined frame by frame."""
-    frame_rate = frame_rate_of(clips)
+def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip], cues: Cues,
+                     frame: int = 1) -> AssembledRoutine:
+    """The routine's tracks, at the cues' frame rate (the voice's: see `frame_rate_of`).
+    With `frame` > 1, every track but the last is made a whole number of `frame` samples
+    long (at most 26 ms more of its closing silence at 22050 Hz), so that encoded tracks
+    can be joined frame by frame."""
     last = len(plan.tracks) - 1
     return AssembledRoutine(plan, tuple(
-        assemble_track(t, clips, frame_rate, cue_style, frame if n < last else 1)
+        assemble_track(t, clips, cues, frame if n < last else 1)
         for n, t in enumerate(plan.tracks)))
 
 
@@ -136,20 +155,14 @@ def starts_of(clips: Sequence[Clip]) -> tuple[int, ...]:
     return tuple(starts)
 
 
-def planned_samples(plan: RoutinePlan, clips: Mapping[str, Clip], frame_rate: int,
-                    cue_style: str = DEFAULT_STYLE, frame: int = 1) -> int:
+def planned_samples(plan: RoutinePlan, clips: Mapping[str, Clip], cues: Cues,
+                    frame: int = 1) -> int:
     """The exact length a plan will assemble to (with the same `frame` as
     `assemble_routine`), without building any audio: to fit a routine to a length, or to
     say how long it is."""
     last = len(plan.tracks) - 1
-    return sum(sum(_lengths(t, clips, frame_rate, cue_style, frame if n < last else 1))
+    return sum(sum(_lengths(t, clips, cues, frame if n < last else 1))
                for n, t in enumerate(plan.tracks))
-
-
-def resampled_length(clip: Clip, frame_rate: int) -> int:
-    if clip.frame_rate == frame_rate:
-        return clip.samples
-    return resample(clip, frame_rate).samples
 
 
 def _silence_samples(item: Silence, previous: int, frame_rate: int) -> int:

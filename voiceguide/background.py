@@ -36,13 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from voiceguide.engines.bundled import ffmpeg_exe
-from voiceguide.engines.check import closest
 from voiceguide.errors import SettingsError
 from voiceguide.loudness import program_lufs
 from voiceguide.model import Clip, Placed, Speech
+from voiceguide.native import ffmpeg_exe
 from voiceguide.pcm import to_int16
 from voiceguide.sounds import REFERENCE_VOICE_LUFS
+from voiceguide.text import did_you_mean
 
 BEDS: tuple[str, ...] = ("rain", "surf", "drone")
 LOOP_S = 60  # generated loops: long enough that no pattern is noticed repeating
@@ -89,7 +89,7 @@ def load_bed(spec: str, frame_rate: int) -> Bed:
         return _generated(spec, frame_rate)
     path = Path(spec).expanduser()
     if not (path.exists() or path.suffix or len(path.parts) > 1):
-        near = closest(spec, BEDS)
+        near = did_you_mean(spec, BEDS)
         raise SettingsError(
             f"unknown background {spec!r}",
             hint=f"choose one of {', '.join(BEDS)}, or give the path of an audio file"

@@ -8,9 +8,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from voiceguide import __version__
 from voiceguide.assemble import (
@@ -24,7 +23,7 @@ from voiceguide.background import Bed, load_bed, mix_background, speech_spans
 from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
-from voiceguide.engines.base import Engine, VoiceSettings
+from voiceguide.engines.base import Engine
 from voiceguide.errors import SettingsError, VoiceguideError
 from voiceguide.export import (
     Publishing,
@@ -41,10 +40,11 @@ from voiceguide.library import (
     find_scripts,
     load_client,
     load_library,
-    resolve,
+    routines_named,
     shown_path,
 )
 from voiceguide.loudness import LoudnessTarget, import_loudness_libraries
+from voiceguide.manifest import Provenance
 from voiceguide.model import (
     Client,
     Clip,
@@ -55,25 +55,40 @@ from voiceguide.model import (
     about_minutes,
 )
 from voiceguide.mp3join import frame_samples
-from voiceguide.parse import countdown_sayable, parse_clinic
-from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
+from voiceguide.parse import parse_clinic
+from voiceguide.plan import Framing, Pacing, personalize, plan_routine
 from voiceguide.render import render, utterances
-from voiceguide.sounds import DEFAULT_STYLE, check_style, load_cues
+from voiceguide.settings import LIMITS, Choices, Settings, resolve
+from voiceguide.sounds import Cues, check_style, load_cues
+from voiceguide.text import plural
 
 
 @dataclass(frozen=True)
 class BuildOptions:
-    voice: VoiceSettings = field(default_factory=VoiceSettings)
-    pacing: Pacing = field(default_factory=Pacing)
-    encoding: Encoding = field(default_factory=Encoding)
-    loudness: LoudnessTarget = field(default_factory=LoudnessTarget)
-    step_chapters: bool = False
-    cue_style: str = DEFAULT_STYLE
-    background: str | None = None  # a bed's name or a music file; None: silence
-    minutes: float | None = None  # fit each routine to about this many minutes
+    """How to build: the settings the caller chose (the rest come from the client file,
+    the clinic profile and the defaults: see voiceguide.settings.resolve), and where and
+    how fast to work."""
+
+    chosen: Choices = field(default_factory=Choices)
+    slow: bool = False  # the --slow preset under everything else chosen
     cache: ClipCache | None = field(default_factory=lambda: ClipCache(default_cache_dir()))
     out: Path = Path("output")
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)  # at once: workers, files
+
+    def settings(self, library: Library, client: Client | None = None) -> Settings:
+        return resolve(self.chosen, client=client, clinic=library.clinic, slow=self.slow)
+
+
+def pacing_of(settings: Settings) -> Pacing:
+    return Pacing(pace=settings.pace, countdown_ms=settings.countdown * 1000)
+
+
+def encoding_of(settings: Settings) -> Encoding:
+    return Encoding(settings.format, settings.bitrate).check()
+
+
+def loudness_of(settings: Settings) -> LoudnessTarget:
+    return LoudnessTarget(settings.loudness, settings.true_peak).check()
 
 
 @dataclass
@@ -86,13 +101,13 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class Job:
-    """One routine to build, with what it says around its techniques."""
+class Target:
+    """One routine to build (a routine, a technique alone, or a client's routine), with
+    what it says around its techniques."""
 
     routine: Routine
     techniques: Mapping[str, Technique]
     greeting: tuple[str, ...] = ()  # a client's "Hi Maria." and personal note
-    minutes: float | None = None
 
 
 def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
@@ -122,7 +137,7 @@ def lexicon_of_folder(scripts: Path | None = None) -> Lexicon:
 
 def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:
     if names:
-        return resolve(library, names)
+        return routines_named(library, names)
     default = library.default_routine()
     if default is None:
         raise SettingsError("there is no default routine to build",
@@ -131,7 +146,7 @@ def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:
     return [default]
 
 
-def client_job(library: Library, client: Client) -> Job:
+def client_target(library: Library, client: Client) -> Target:
     """A client's personal routine: the clinic's intro, the chosen techniques with the
     client's overrides, the clinic's outro."""
     techniques = dict(library.techniques)
@@ -143,87 +158,76 @@ def client_job(library: Library, client: Client) -> Job:
                       techniques=client.techniques, intro=library.clinic.intro,
                       outro=library.clinic.outro, file=client.file)
     greeting = (f"Hi {client.name}.", *((client.note,) if client.note else ()))
-    return Job(routine, techniques, greeting, client.minutes)
+    return Target(routine, techniques, greeting)
 
 
-def jobs_for(library: Library, names: Sequence[str], client: Client | None = None,
-             minutes: float | None = None) -> list[Job]:
+def targets_for(library: Library, names: Sequence[str], client: Client | None = None
+                ) -> list[Target]:
+    """What to build: a client's routine, or the named routines and techniques (none:
+    the default routine)."""
     if client is not None:
-        job = client_job(library, client)
-        return [replace(job, minutes=minutes or job.minutes)]
-    return [Job(r, library.techniques, minutes=minutes)
-            for r in routines_to_build(library, names)]
+        if names:
+            raise SettingsError("give either routine names or a client file, not both")
+        return [client_target(library, client)]
+    return [Target(r, library.techniques) for r in routines_to_build(library, names)]
 
 
-def framing(job: Job, library: Library, overview: str = "") -> Framing:
+def framing(target: Target, library: Library, overview: str = "") -> Framing:
     clinic = library.clinic
-    opening = (*job.greeting, *((overview,) if overview else ()),
+    opening = (*target.greeting, *((overview,) if overview else ()),
                *((clinic.safety,) if clinic.safety else ()))
     return Framing(opening=opening, closing=(clinic.contact,) if clinic.contact else (),
-                   framing_ids=job.routine.framing_ids())
+                   framing_ids=target.routine.framing_ids())
 
 
-def plan_job(job: Job, library: Library, pacing: Pacing, overview: str = "") -> RoutinePlan:
-    return plan_routine(job.routine, job.techniques, pacing, framing(job, library, overview))
+def plan_target(target: Target, library: Library, pacing: Pacing, overview: str = ""
+                ) -> RoutinePlan:
+    return plan_routine(target.routine, target.techniques, pacing,
+                        framing(target, library, overview))
 
 
 def plans_for(library: Library, names: Sequence[str],
               pacing: Pacing | None = None) -> list[RoutinePlan]:
     """Plans as written (no fitting, no overview): for `show` and `list`."""
-    return [plan_job(job, library, pacing or Pacing()) for job in jobs_for(library, names)]
+    return [plan_target(target, library, pacing or Pacing())
+            for target in targets_for(library, names)]
 
 
-def overview_text(job: Job, total_ms: int) -> str:
-    count = sum(1 for t in job.routine.track_ids() if t not in job.routine.framing_ids())
-    things = "technique" if count == 1 else "techniques"
-    return f"Today: {count} {things}, {about_minutes(total_ms)}."
+def overview_text(target: Target, total_ms: int) -> str:
+    count = sum(1 for t in target.routine.track_ids() if t not in target.routine.framing_ids())
+    return f"Today: {plural(count, 'technique')}, {about_minutes(total_ms)}."
 
 
-def fit_pacing(job: Job, library: Library, pacing: Pacing, length: Callable[
-        [RoutinePlan], int]) -> Pacing:
-    """The pacing that brings a routine closest to `job.minutes`: repeats between each
-    block's min and max, pauses scaled within PACE_BOUNDS; holds never change. Raises
-    SettingsError, with the reachable range, when the target is out of reach."""
-    assert job.minutes is not None
-    target = job.minutes * 60_000
+def fit_pacing(target: Target, library: Library, pacing: Pacing, minutes: float,
+               length: Callable[[RoutinePlan], int]) -> Pacing:
+    """The pacing that brings a routine closest to `minutes`: repeats between each
+    block's min and max, pauses scaled within the pace limits; holds never change.
+    Raises SettingsError, with the reachable range, when the length is out of reach."""
+    goal = minutes * 60_000
+    least, most = LIMITS["pace"].low, LIMITS["pace"].high
     best: tuple[float, float, Pacing] | None = None
     shortest, longest = float("inf"), 0.0
     for level in [i / 10 for i in range(11)]:
         base = replace(pacing, repeat_level=level)
-        low = length(plan_job(job, library, replace(base, pace=PACE_BOUNDS[0])))
-        high = length(plan_job(job, library, replace(base, pace=PACE_BOUNDS[1])))
+        low = length(plan_target(target, library, replace(base, pace=least)))
+        high = length(plan_target(target, library, replace(base, pace=most)))
         shortest, longest = min(shortest, low), max(longest, high)
         # Length grows linearly with pace (pauses scale, nothing else does).
-        pace = PACE_BOUNDS[0] + (target - low) / max(high - low, 1) * (
-            PACE_BOUNDS[1] - PACE_BOUNDS[0])
-        pace = min(max(pace, PACE_BOUNDS[0]), PACE_BOUNDS[1])
+        pace = least + (goal - low) / max(high - low, 1) * (most - least)
+        pace = min(max(pace, least), most)
         candidate = replace(base, pace=round(pace, 3))
-        miss = abs(length(plan_job(job, library, candidate)) - target)
+        miss = abs(length(plan_target(target, library, candidate)) - goal)
         score = (miss, abs(pace - pacing.pace))
         if best is None or score < best[:2]:
             best = (*score, candidate)
     assert best is not None
-    if best[0] > 0.05 * target:
+    if best[0] > 0.05 * goal:
         raise SettingsError(
-            f"'{job.routine.id}' can't be made {job.minutes:g} minutes long: with these "
+            f"'{target.routine.id}' can't be made {minutes:g} minutes long: with these "
             f"techniques it runs from {shortest / 60_000:.1f} to {longest / 60_000:.1f} "
             "minutes (fewest to most repeats, pauses from half to double)",
             "choose a length in that range, or change the techniques")
     return best[2]
-
-
-def settings_json(options: BuildOptions, engine_version: str, pacing: Pacing
-                  ) -> dict[str, Any]:
-    return {
-        **asdict(options.voice),
-        "engine_version": engine_version,
-        "loudness_lufs": options.loudness.lufs,
-        "true_peak_dbtp": options.loudness.true_peak_db,
-        "pacing": asdict(pacing),
-        "cues": options.cue_style,
-        "background": options.background,
-        "voiceguide": __version__,
-    }
 
 
 @dataclass(frozen=True)
@@ -238,86 +242,83 @@ def _track_frame(encoding: Encoding, frame_rate: int) -> int:
     return frame_samples(frame_rate) if encoding.format == "mp3" else 1
 
 
-def _plan_all(jobs: list[Job], library: Library, options: BuildOptions, engine: Engine,
-              clips: dict[str, Clip], progress: Progress, lexicon: Lexicon
-              ) -> list[_Planned]:
-    """Fit each job to its length, then say how long it is: both need the voice's real
+def _plan_all(targets: list[Target], library: Library, settings: Settings, engine: Engine,
+              clips: dict[str, Clip], cues: Cues, progress: Progress, lexicon: Lexicon,
+              cache: ClipCache | None) -> list[_Planned]:
+    """Fit each target to its length, then say how long it is: both need the voice's real
     lengths, so this runs with the engine open."""
     planned = []
-    for job in jobs:
-        pacing = options.pacing
+    frame = _track_frame(encoding_of(settings), cues.frame_rate)
+    for target in targets:
+        pacing = pacing_of(settings)
 
         def length(plan: RoutinePlan) -> int:
-            rate = frame_rate_of(clips)
-            return planned_samples(plan, clips, rate, options.cue_style, _track_frame(
-                options.encoding, rate)) * 1000 // rate
+            return planned_samples(plan, clips, cues, frame) * 1000 // cues.frame_rate
 
-        if job.minutes is not None:
-            pacing = fit_pacing(job, library, pacing, length)
-        overview = overview_text(job, length(plan_job(job, library, pacing)))
-        clips.update(render([overview], engine, progress.spoke, lexicon, options.cache))
-        planned.append(_Planned(plan_job(job, library, pacing, overview), pacing))
+        if settings.minutes is not None:
+            pacing = fit_pacing(target, library, pacing, settings.minutes, length)
+        overview = overview_text(target, length(plan_target(target, library, pacing)))
+        clips.update(render([overview], engine, progress.spoke, lexicon, cache))
+        planned.append(_Planned(plan_target(target, library, pacing, overview), pacing))
     return planned
 
 
 def build(library: Library, names: Sequence[str] = (), options: BuildOptions | None = None,
           progress: Progress | None = None, client: Client | None = None) -> list[Written]:
     """Build the named routines or techniques (none: the default routine), or a client's
-    personal routine. Nothing is written until every clip has been synthesized and
-    checked."""
+    personal routine, with the settings `resolve` decides (the options' choices over the
+    client file's, over the clinic's). Nothing is written until every clip has been
+    synthesized and checked."""
     options = options or BuildOptions()
-    if client is not None and names:
-        raise SettingsError("give either routine names or --client, not both")
-    options.encoding.check()
-    options.loudness.check()
-    check_style(options.cue_style)
-    if not countdown_sayable(options.pacing.countdown_ms):
-        raise SettingsError("--countdown is said in whole seconds, at least 3",
-                            "use e.g. --countdown 10, or 0 for none")
+    settings = options.settings(library, client)
+    encoding, loudness = encoding_of(settings), loudness_of(settings)
+    check_style(settings.cues)
+    targets = targets_for(library, names, client)
     # A typo or a missing file stops the build before any work; kept, a music file need
     # not be decoded again below.
-    bed = load_bed(options.background, DEFAULT_FRAME_RATE) if options.background else None
+    bed = load_bed(settings.background, DEFAULT_FRAME_RATE) if settings.background else None
     lexicon = lexicon_for(library)
     progress = progress or Progress()
-    jobs = jobs_for(library, names, client, options.minutes)
     # Every sentence any pacing could say: repeats and pauses change, the words do not.
-    texts = utterances(plan_job(job, library, options.pacing) for job in jobs)
-    files = sum(audio_file_count(j.routine) for j in jobs)
+    texts = utterances(plan_target(t, library, pacing_of(settings)) for t in targets)
+    files = sum(audio_file_count(t.routine) for t in targets)
     # Not entered with `with`: a worker starts only if something is not in the cache.
-    engines = [make_engine(options.voice) for _ in range(max(options.jobs, 1))]
+    engines = [make_engine(settings.voice_settings()) for _ in range(max(options.jobs, 1))]
     try:
-        progress.started(len(texts) + len(jobs), files)
+        progress.started(len(texts) + len(targets), files)
         clips = render(texts, engines, progress.spoke, lexicon, options.cache,
                        meanwhile=import_loudness_libraries)
-        load_cues(options.cue_style, frame_rate_of(clips), options.cache)
-        planned = _plan_all(jobs, library, options, engines[0], clips, progress, lexicon)
+        cues = load_cues(settings.cues, frame_rate_of(clips), options.cache)
+        planned = _plan_all(targets, library, settings, engines[0], clips, cues, progress,
+                            lexicon, options.cache)
         version = engines[0].identity()
     finally:
         for engine in engines:
             engine.close()
-    frame_rate = frame_rate_of(clips)
-    if options.background and bed is not None and bed.frame_rate != frame_rate:
-        bed = load_bed(options.background, frame_rate)
-    publishing = Publishing(options.encoding, library.clinic, options.step_chapters,
-                            options.loudness)
+    frame_rate = cues.frame_rate
+    if settings.background and bed is not None and bed.frame_rate != frame_rate:
+        bed = load_bed(settings.background, frame_rate)
+    publishing = Publishing(encoding, library.clinic, settings.step_chapters, loudness,
+                            settings.language)
     # Every routine is assembled before the first is written: a problem in any of them
     # leaves the output folder as it was.
     ready = []
     for item in planned:
-        assembled = assemble_routine(item.plan, clips, options.cue_style,
-                                     _track_frame(options.encoding, frame_rate))
+        assembled = assemble_routine(item.plan, clips, cues, _track_frame(encoding,
+                                                                            frame_rate))
         if bed is not None:
             assembled = _with_bed(assembled, bed)
-        settings = {**settings_json(options, version, item.pacing),
-                    "lexicon": {"files": list(lexicon.files), "digest": lexicon.digest()}}
-        ready.append((assembled, settings))
+        made = Provenance(engine_version=version, voiceguide=__version__,
+                          pacing=item.pacing, lexicon_files=lexicon.files,
+                          lexicon_digest=lexicon.digest())
+        ready.append((assembled, made))
     written = []
-    for assembled, settings in ready:
-        print_ = fingerprint(assembled, settings, publishing)
-        earlier = up_to_date(options.out, assembled.plan.routine.id, print_)
+    for assembled, made in ready:
+        digest = fingerprint(assembled, settings, made, publishing)
+        earlier = up_to_date(options.out, assembled.plan.routine.id, digest)
         written.append(earlier or write_routine(
-            assembled, options.out, settings,
-            publishing, options.jobs, progress.wrote, print_))
+            assembled, options.out, settings, made, publishing, options.jobs,
+            progress.wrote, digest))
     return written
 
 
@@ -339,18 +340,11 @@ class BatchResult:
     reason: str = ""  # why it failed, in the words the build would have used
 
 
-def for_client(options: BuildOptions, client: Client) -> BuildOptions:
-    """The client file's own voice, rate and pace over the batch's options."""
-    voice = replace(options.voice, voice=client.voice or options.voice.voice,
-                    rate=client.rate or options.voice.rate)
-    pacing = replace(options.pacing, pace=client.pace or options.pacing.pace)
-    return replace(options, voice=voice, pacing=pacing)
-
-
 def batch(library: Library, files: Sequence[Path], options: BuildOptions | None = None,
           progress: Progress | None = None) -> list[BatchResult]:
     """Build every client file's routine, sharing the render cache. A bad file is
-    reported and skipped; it never stops the others."""
+    reported and skipped; it never stops the others. Each client gets the settings
+    `build` gives it: the options' choices over its own file's."""
     options = options or BuildOptions()
     # Clients are built side by side, each on its share of the cores: one build alone
     # leaves a core idle while it joins, measures and writes.
@@ -360,7 +354,7 @@ def batch(library: Library, files: Sequence[Path], options: BuildOptions | None 
     def one(path: Path) -> BatchResult:
         try:
             client = load_client(path, library)
-            (written,) = build(library, (), for_client(each, client), progress, client)
+            (written,) = build(library, (), each, progress, client)
         except VoiceguideError as exc:
             return BatchResult(path, "failed", reason=exc.render().splitlines()[0])
         return BatchResult(path, "unchanged" if written.unchanged else "built",

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -31,7 +31,7 @@ from voiceguide.build import (
     plans_for,
 )
 from voiceguide.cache import ClipCache, default_cache_dir
-from voiceguide.encode import FORMATS, Encoding
+from voiceguide.encode import FORMATS
 from voiceguide.engines import engine_names, make_engine
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import ExitCode, ScriptError, SettingsError, VoiceguideError
@@ -44,12 +44,13 @@ from voiceguide.library import (
     shown_path,
     validate_files,
 )
-from voiceguide.loudness import LoudnessTarget
 from voiceguide.model import Cue, Silence, Speech, fmt_ms
-from voiceguide.plan import Pacing, estimate_lengths, estimate_ms
+from voiceguide.plan import estimate_lengths, estimate_ms
 from voiceguide.say import say_to_file
+from voiceguide.settings import LIMITS, SLOW, Choices, Settings
 from voiceguide.share import FEED, PAGE, QR_PNG, QR_SVG, check_base_url, share
-from voiceguide.sounds import DEFAULT_STYLE, STYLES
+from voiceguide.sounds import STYLES
+from voiceguide.text import plural
 
 app = typer.Typer(
     help="Turn technique scripts into calm, timed, voice-guided audio (MP3).",
@@ -58,7 +59,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_DEFAULT_VOICE = VoiceSettings()
 CORES = os.cpu_count() or 1
 JobsOption = Annotated[int, typer.Option(
     min=1, help="Speech workers and files encoded at once (default: all cores).")]
@@ -87,17 +87,48 @@ def _cache(folder: Path | None) -> ClipCache:
     return ClipCache(folder or default_cache_dir())
 
 
+_debug = {"on": False}  # --debug, set by the callback before any command runs
+
+
 @app.callback()
 def _main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show tracebacks of errors (or set VOICEGUIDE_DEBUG=1).")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
 ) -> None:
-    if debug:
-        os.environ["VOICEGUIDE_DEBUG"] = "1"
+    _debug["on"] = debug
 
 
-SLOW = {"rate": 120, "pace": 1.4}  # --slow: gentler speech, longer pauses, same holds
+def debugging() -> bool:
+    """--debug was given, or VOICEGUIDE_DEBUG=1 is in the environment."""
+    return _debug["on"] or os.environ.get("VOICEGUIDE_DEBUG") == "1"
+
+
+_DEFAULT = Settings()
+
+
+def _default(name: str) -> str:
+    """'[default: 140]' for a setting whose option defaults to None (not given), so the
+    client file and the clinic profile can set it when the command line does not."""
+    value = getattr(_DEFAULT, name)
+    return f"[default: {'none' if value is None else value}]"
+
+
+def _range(name: str) -> dict[str, float]:
+    """min and max of a numeric option, from the one table of limits."""
+    limit = LIMITS[name]
+    return {"min": limit.low, "max": limit.high}
+
+
+def _int_range(name: str) -> dict[str, int]:
+    limit = LIMITS[name]
+    return {"min": int(limit.low), "max": int(limit.high)}
+
+
+def given(**options: object) -> Choices:
+    """The settings given on the command line: every option left out is None."""
+    return cast(Choices, {k: v for k, v in options.items() if v is not None})
 
 
 @app.command("build")
@@ -108,41 +139,45 @@ def build_command(
     client: Annotated[Path | None, typer.Option(
         help="A client file: build that client's personal routine.")] = None,
     out: OutOption = Path("output"),
-    engine: Annotated[str, typer.Option(help=f"Speech engine: {', '.join(engine_names())}.")
-                      ] = _DEFAULT_VOICE.engine,
+    engine: Annotated[str | None, typer.Option(
+        help=f"Speech engine: {', '.join(engine_names())} {_default('engine')}.")] = None,
     voice: Annotated[str | None, typer.Option(
-        help=f"Voice id (see `voiceguide voices`) [default: {_DEFAULT_VOICE.voice}].")
-                     ] = None,
+        help=f"Voice id (see `voiceguide voices`) {_default('voice')}.")] = None,
     rate: Annotated[int | None, typer.Option(
-        min=60, max=300, help=f"Speech rate, words per minute [default: "
-        f"{_DEFAULT_VOICE.rate}].")] = None,
-    volume: Annotated[float, typer.Option(min=0.1, max=1.0, help="Voice volume, 0.1 to 1.")
-                      ] = _DEFAULT_VOICE.volume,
+        **_int_range("rate"), help=f"Speech rate, words per minute {_default('rate')}.")
+                    ] = None,
+    volume: Annotated[float | None, typer.Option(
+        **_range("volume"), help=f"Voice volume, 0.1 to 1 {_default('volume')}.")] = None,
     pace: Annotated[float | None, typer.Option(
-        min=0.5, max=2.0, help="Scale the scripts' pauses (holds never change) "
-        "[default: 1].")] = None,
+        **_range("pace"), help="Scale the scripts' pauses (holds never change) "
+        f"{_default('pace')}.")] = None,
     slow: Annotated[bool, typer.Option(
-        "--slow", help="A gentler preset: 120 wpm, pauses 1.4x longer, holds unchanged.")
-                    ] = False,
+        "--slow", help=f"A gentler preset: {SLOW['rate']} wpm, pauses {SLOW['pace']}x "
+        "longer, holds unchanged.")] = False,
     minutes: Annotated[float | None, typer.Option(
-        min=1, max=120, help="Fit each routine to about this many minutes.")] = None,
-    countdown: Annotated[int, typer.Option(
-        min=0, max=60, help="Say 'N more seconds' this many seconds before the end of "
-        "holds at least twice as long (0: only where a script asks).")] = 0,
-    cues: Annotated[str, typer.Option(
-        help=f"Sound style of bells and hold cues: {', '.join(STYLES)}.")] = DEFAULT_STYLE,
+        **_range("minutes"), help="Fit each routine to about this many minutes.")] = None,
+    countdown: Annotated[int | None, typer.Option(
+        **_int_range("countdown"), help="Say 'N more seconds' this many seconds before the "
+        "end of holds at least twice as long (0: only where a script asks) "
+        f"{_default('countdown')}.")] = None,
+    cues: Annotated[str | None, typer.Option(
+        help=f"Sound style of bells and hold cues: {', '.join(STYLES)} {_default('cues')}.")
+                    ] = None,
     background: Annotated[str | None, typer.Option(
         help=f"Background ambience under the voice: {', '.join(BEDS)}, or a music file.")
                           ] = None,
     jobs: JobsOption = CORES,
-    audio_format: Annotated[str, typer.Option(
-        "--format", help=f"Audio format: {', '.join(FORMATS)}.")] = "mp3",
+    audio_format: Annotated[str | None, typer.Option(
+        "--format", help=f"Audio format: {', '.join(FORMATS)} {_default('format')}.")
+                            ] = None,
     bitrate: Annotated[str | None, typer.Option(
         help="Bitrate, e.g. 64k [default: 64k; opus 32k].")] = None,
-    loudness: Annotated[float, typer.Option(
-        help="Loudness target in LUFS (-30 to -10).")] = LoudnessTarget().lufs,
-    true_peak: Annotated[float, typer.Option(
-        help="True-peak ceiling in dBTP (-9 to 0).")] = LoudnessTarget().true_peak_db,
+    loudness: Annotated[float | None, typer.Option(
+        **_range("loudness"), help=f"Loudness target in LUFS {_default('loudness')}.")
+                        ] = None,
+    true_peak: Annotated[float | None, typer.Option(
+        **_range("true_peak"), help=f"True-peak ceiling in dBTP {_default('true_peak')}.")
+                         ] = None,
     step_chapters: Annotated[bool, typer.Option(
         "--step-chapters", help="A chapter per script step in the full routine.")] = False,
     clinic: ClinicOption = None,
@@ -152,23 +187,16 @@ def build_command(
 ) -> None:
     """Build routines (or single techniques, or a client's routine) into tagged,
     loudness-normalized audio tracks, a chaptered full-routine file, captions, a playlist
-    and a manifest under OUT/<routine-id>/."""
+    and a manifest under OUT/<routine-id>/. Settings not given here come from the client
+    file, then the clinic profile, then the defaults."""
     library = open_library(scripts, clinic)
     person = load_client(client, library) if client else None
-    # Precedence: the command line, then the client file, then --slow, then defaults.
-    preset = SLOW if slow else {}
-    chosen_rate = rate or (person and person.rate) or preset.get("rate") or \
-        _DEFAULT_VOICE.rate
-    chosen_pace = pace or (person and person.pace) or preset.get("pace") or 1.0
-    options = BuildOptions(
-        voice=VoiceSettings(engine, voice or (person and person.voice) or
-                            _DEFAULT_VOICE.voice, int(chosen_rate), volume),
-        pacing=Pacing(pace=float(chosen_pace), countdown_ms=countdown * 1000),
-        encoding=Encoding(audio_format, bitrate).check(),
-        loudness=LoudnessTarget(loudness, true_peak).check(),
-        step_chapters=step_chapters, cue_style=cues, background=background,
-        minutes=minutes, out=out, jobs=jobs,
-        cache=None if no_cache else _cache(cache))
+    chosen = given(engine=engine, voice=voice, rate=rate, volume=volume, pace=pace,
+                   minutes=minutes, countdown=countdown, cues=cues, background=background,
+                   format=audio_format, bitrate=bitrate, loudness=loudness,
+                   true_peak=true_peak, step_chapters=step_chapters or None)
+    options = BuildOptions(chosen=chosen, slow=slow, out=out, jobs=jobs,
+                           cache=None if no_cache else _cache(cache))
     with progress_bars() as progress:
         written = build(library, names or [], options, progress, person)
     for result in written:
@@ -263,7 +291,7 @@ def share_command(
 def list_command(scripts: ScriptsOption = None) -> None:
     """List techniques and routines with their planned lengths (estimated)."""
     library = open_library(scripts)
-    rate = _DEFAULT_VOICE.rate
+    rate = _DEFAULT.rate
     typer.echo(f"Scripts: {shown_path(find_scripts(scripts))}\n\nTechniques:")
     for t in sorted(library.techniques.values(), key=lambda t: t.id):
         (plan,) = plans_for(library, [t.id])  # as `show` and `build` plan it
@@ -281,8 +309,8 @@ def list_command(scripts: ScriptsOption = None) -> None:
 
 @app.command("show")
 def show_command(name: Annotated[str, typer.Argument(help="A routine or technique id.")],
-                 rate: Annotated[int, typer.Option(min=60, max=300, help="Speech rate (wpm)."
-                                                   )] = _DEFAULT_VOICE.rate,
+                 rate: Annotated[int, typer.Option(**_int_range("rate"),
+                                                   help="Speech rate (wpm).")] = _DEFAULT.rate,
                  scripts: ScriptsOption = None) -> None:
     """Show the timeline with timestamps and the total length, without synthesizing.
     Speech lengths are estimates (~); pauses and holds are exact."""
@@ -299,7 +327,7 @@ def show_command(name: Annotated[str, typer.Argument(help="A routine or techniqu
             elif isinstance(item, Cue):
                 typer.echo(f"  ~{fmt_ms(clock):>7}  {item.name}")
             clock += length
-    typer.echo(f"\nTotal: ~{fmt_ms(clock)} ({len(plan.tracks)} tracks)")
+    typer.echo(f"\nTotal: ~{fmt_ms(clock)} ({plural(len(plan.tracks), 'track')})")
 
 
 @app.command("validate")
@@ -315,8 +343,9 @@ def validate_command(
         return
     library = open_library(scripts)
     lexicon_for(library)
-    typer.echo(f"OK: {len(library.techniques)} techniques and {len(library.routines)} "
-               f"routines in {shown_path(find_scripts(scripts))}, no problems.")
+    typer.echo(f"OK: {plural(len(library.techniques), 'technique')} and "
+               f"{plural(len(library.routines), 'routine')} in "
+               f"{shown_path(find_scripts(scripts))}, no problems.")
 
 
 @app.command("say")
@@ -324,10 +353,10 @@ def say_command(
     text: Annotated[str, typer.Argument(help="The words to say, in quotes.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The audio file to write "
                                       "(its ending picks the format).")] = Path("say.mp3"),
-    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT_VOICE.engine,
-    voice: Annotated[str, typer.Option(help="Voice id.")] = _DEFAULT_VOICE.voice,
-    rate: Annotated[int, typer.Option(min=60, max=300, help="Speech rate (wpm).")
-                    ] = _DEFAULT_VOICE.rate,
+    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT.engine,
+    voice: Annotated[str, typer.Option(help="Voice id.")] = _DEFAULT.voice,
+    rate: Annotated[int, typer.Option(**_int_range("rate"), help="Speech rate (wpm).")
+                    ] = _DEFAULT.rate,
     show_phonemes: Annotated[bool, typer.Option(
         "--phonemes", help="Also print how espeak-ng reads it (IPA).")] = False,
     scripts: ScriptsOption = None,
@@ -347,9 +376,11 @@ def say_command(
 def batch_command(
     clients: Annotated[Path, typer.Argument(help="A folder of client files (*.yaml).")],
     out: OutOption = Path("output"),
-    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT_VOICE.engine,
-    audio_format: Annotated[str, typer.Option(
-        "--format", help=f"Audio format: {', '.join(FORMATS)}.")] = "mp3",
+    engine: Annotated[str | None, typer.Option(
+        help=f"Speech engine {_default('engine')}.")] = None,
+    audio_format: Annotated[str | None, typer.Option(
+        "--format", help=f"Audio format: {', '.join(FORMATS)} {_default('format')}.")
+                            ] = None,
     jobs: JobsOption = CORES,
     scripts: ScriptsOption = None,
 ) -> None:
@@ -360,8 +391,8 @@ def batch_command(
                             "the client files, e.g. clients")
     files = sorted(p for p in clients.iterdir() if p.suffix in (".yaml", ".yml"))
     library = open_library(scripts)
-    options = BuildOptions(voice=VoiceSettings(engine=engine),
-                           encoding=Encoding(audio_format).check(), out=out, jobs=jobs)
+    options = BuildOptions(chosen=given(engine=engine, format=audio_format), out=out,
+                           jobs=jobs)
     results = batch(library, files, options)
     for result in results:
         where = f" -> {shown_path(result.folder)}/" if result.folder else ""
@@ -400,7 +431,7 @@ def cache_clear_command(
 
 @app.command("voices")
 def voices_command(
-    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT_VOICE.engine,
+    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT.engine,
     language: Annotated[str | None, typer.Option(help="Only voices for this language, "
                                                  "e.g. en.")] = None,
 ) -> None:
@@ -416,21 +447,20 @@ def voices_command(
 
 def main() -> None:
     """Entry point: run the app, turning VoiceguideError into a message and exit code."""
-    debug = "--debug" in sys.argv or os.environ.get("VOICEGUIDE_DEBUG") == "1"
     try:
         app(standalone_mode=True)
     except ScriptError as exc:
         typer.echo(exc.render(), err=True)
         count = len(exc.problems)
-        typer.echo(f"{count} problem{'s' * (count != 1)} found; nothing was written.", err=True)
+        typer.echo(f"{plural(count, 'problem')} found; nothing was written.", err=True)
         sys.exit(exc.exit_code)
     except VoiceguideError as exc:
-        if debug:
+        if debugging():
             raise
         typer.echo(f"error: {exc.render()}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: keep the terminal readable, --debug shows it all
-        if debug:
+        if debugging():
             raise
         typer.echo(f"internal error: {type(exc).__name__}: {exc} (run again with --debug "
                    "and report it)", err=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from voiceguide.model import about_minutes
+
 SIZE = 1400  # podcast apps ask for 1400 to 3000 px squares
 _TOP = (74, 122, 120)  # calm teal
 _BOTTOM = (231, 221, 201)  # warm sand
@@ -53,9 +55,9 @@ def routine_cover(path: str | None, title: str, clinic: str, tracks: int, ms: in
                   ) -> tuple[bytes, str]:
     """The cover of a routine of `tracks` tracks lasting `ms`: the same image in every
     audio file and on the share page."""
-    minutes = round(ms / 60_000)
-    return cover_bytes(path, title, clinic, f"{tracks} tracks, about {minutes} minutes"
-                       if tracks > 1 else f"about {minutes} minutes")
+    about = about_minutes(ms)
+    return cover_bytes(path, title, clinic, f"{tracks} tracks, {about}" if tracks > 1
+                       else about)
 
 
 def cover_bytes(path: str | None, title: str, clinic: str, subtitle: str = "") -> tuple[

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from voiceguide.engines.bundled import ffmpeg_exe
 from voiceguide.errors import EngineError, SettingsError
 from voiceguide.model import Chapter, Clip
+from voiceguide.native import ffmpeg_exe
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -41,12 +40,16 @@ from voiceguide.manifest import (
     FORMAT,
     MANIFEST,
     FileEntry,
-    file_names,
-    manifest_json,
+    LoudnessEntry,
+    Provenance,
+    RoutineEntry,
+    TrackEntry,
+    make_manifest,
     read_manifest,
 )
 from voiceguide.model import Chapter, Clinic, Clip, Routine
 from voiceguide.mp3join import CannotJoin, can_join, join, read_stream
+from voiceguide.settings import Settings
 from voiceguide.tags import Tags, language_3, write_tags
 from voiceguide.timeline import (
     caption_lines,
@@ -68,6 +71,7 @@ class Publishing:
     clinic: Clinic = field(default_factory=Clinic)
     step_chapters: bool = False
     loudness: LoudnessTarget | None = field(default_factory=LoudnessTarget)  # None: as is
+    language: str = "en"  # of the narration: tags, captions' players
     year: str = field(default_factory=lambda: str(date.today().year))
 
 
@@ -80,14 +84,15 @@ class Written:
     unchanged: bool = False  # nothing had changed: nothing was written
 
 
-def fingerprint(assembled: AssembledRoutine, settings: dict[str, Any],
+def fingerprint(assembled: AssembledRoutine, settings: Settings, made: Provenance,
                 publishing: Publishing) -> str:
     """A digest of everything a routine's files are made from: the assembled audio and
     its layout, the settings, how it is published (format, tags, cover, chapters). Equal
     fingerprints mean equal files, so a rebuild can skip the encoding."""
     digest = hashlib.sha256()
     cover = Path(publishing.clinic.cover).read_bytes() if publishing.clinic.cover else b""
-    described = {"manifest": FORMAT, "settings": settings, "cover": hashlib.sha256(
+    described = {"manifest": FORMAT, "settings": settings.to_json(),
+                 "made": made.model_dump(mode="json"), "cover": hashlib.sha256(
         cover).hexdigest(), "publishing": asdict(publishing),
         "routine": asdict(assembled.plan.routine)}
     digest.update(json.dumps(described, sort_keys=True, default=str).encode("utf-8"))
@@ -99,15 +104,16 @@ def fingerprint(assembled: AssembledRoutine, settings: dict[str, Any],
     return digest.hexdigest()
 
 
-def up_to_date(out_root: Path, routine_id: str, print_: str) -> Written | None:
+def up_to_date(out_root: Path, routine_id: str, digest: str) -> Written | None:
     """The earlier build of this routine, when its fingerprint matches and every file its
     manifest names is still there; else None."""
     folder = out_root / routine_id
     manifest = read_manifest(folder)
-    if manifest is None or manifest.get("fingerprint") != print_:
+    if manifest is None or manifest.fingerprint != digest:
         return None
-    audio, captions = file_names(manifest)
-    paths = [folder / name for name in [*audio, *captions, manifest["routine"]["playlist"]]]
+    audio = manifest.audio_files()
+    paths = [folder / name for name in
+             [*audio, *manifest.caption_files(), manifest.routine.playlist]]
     if not all(p.is_file() for p in paths):
         return None
     return Written(folder, tuple(paths[:len(audio)]), folder / MANIFEST,
@@ -143,7 +149,7 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing
 
     def encode_once(clips: Sequence[Clip]) -> tuple[Loudness, Clip]:
         encode(clips, temp, publishing.encoding, job.tags.chapters,
-               language_3(publishing.clinic.language))
+               language_3(publishing.language))
         write_tags(temp, publishing.encoding.format, job.tags)
         decoded = decode(temp, clips[0].frame_rate)
         return measure(decoded), decoded
@@ -198,13 +204,8 @@ def _earlier_files(folder: Path) -> dict[str, tuple[str, Loudness]]:
     manifest = read_manifest(folder)
     if manifest is None:
         return {}
-    try:
-        entries = [*manifest["tracks"], manifest["routine"]]
-        return {e["file"]: (e.get("fingerprint", ""), Loudness(
-            e["loudness"]["integrated_lufs"], e["loudness"]["true_peak_dbtp"]))
-            for e in entries}
-    except (KeyError, TypeError):
-        return {}
+    entries: list[TrackEntry | RoutineEntry] = [*manifest.tracks, manifest.routine]
+    return {e.file: (e.fingerprint, e.loudness.loudness()) for e in entries}
 
 
 def is_alone(routine: Routine) -> bool:
@@ -240,7 +241,7 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
              chapters: tuple[Chapter, ...] = ()) -> Tags:
         return Tags(title=title, artist=clinic.name, album=album, track=number,
                     tracks=total, year=publishing.year, comment=comment,
-                    language=clinic.language, cover=cover, cover_mime=mime,
+                    language=publishing.language, cover=cover, cover_mime=mime,
                     website=clinic.website, chapters=chapters)
 
     jobs = [] if alone else [
@@ -256,10 +257,10 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
     return jobs, chapters, alone
 
 
-def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[str, Any],
-                  publishing: Publishing | None = None, jobs: int = 1,
+def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Settings,
+                  made: Provenance, publishing: Publishing | None = None, jobs: int = 1,
                   progress: Callable[[Path], None] | None = None,
-                  print_: str = "") -> Written:
+                  digest: str = "") -> Written:
     publishing = publishing or Publishing()
     routine = assembled.plan.routine
     folder = out_root / routine.id
@@ -293,20 +294,17 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: dict[st
         loudness = _write_audio(audio, finals, temps, kept, earlier, publishing, jobs,
                                 not alone and can_join_tracks(assembled, publishing),
                                 progress)
-        entries = [FileEntry(a.name, c, lu, fp) for a, c, lu, fp in
-                   zip(audio, caption_names, loudness, prints, strict=True)]
+        entries = [FileEntry(audio=a.name, captions=c, loudness=LoudnessEntry.of(lu),
+                             fingerprint=fp)
+                   for a, c, lu, fp in zip(audio, caption_names, loudness, prints, strict=True)]
         track_entries = entries[-1:] if alone else entries[:-1]
-        settings = {**settings, "format": publishing.encoding.format,
-                    "bitrate": publishing.encoding.effective_bitrate,
-                    "clinic": publishing.clinic.name, "step_chapters": publishing.step_chapters}
-        manifest = manifest_json(assembled, track_entries, entries[-1], playlist_name,
-                                 [] if alone else chapters, settings)
-        if print_:
-            manifest["fingerprint"] = print_
+        manifest = make_manifest(assembled, track_entries, entries[-1], playlist_name,
+                                 [] if alone else chapters, settings,
+                                 made.model_copy(update={"clinic": publishing.clinic.name}),
+                                 digest)
         for path, text in texts.items():
             temps[path].write_text(text, encoding="utf-8")
-        temps[manifest_path].write_text(json.dumps(manifest, indent=2, ensure_ascii=False)
-                                        + "\n", encoding="utf-8")
+        temps[manifest_path].write_text(manifest.to_json(), encoding="utf-8")
         for path, temp in temps.items():  # the manifest is last: it vouches for the rest
             if temp.exists() or path.suffix not in AUDIO_SUFFIXES:
                 temp.replace(path)

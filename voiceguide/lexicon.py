@@ -49,16 +49,20 @@ from ruamel.yaml import YAML
 
 from voiceguide.errors import Problem, ScriptError, SettingsError
 from voiceguide.parse import _Document, _Positions, _read
+from voiceguide.text import (
+    MARKUP_PROBLEM,
+    has_control,
+    has_markup,
+    language_problem,
+    normal_language,
+)
 
 LEXICONS = Path(__file__).resolve().parent / "lexicons"
 DEFAULT_LANGUAGE = "en"
 
 _CURLY = "\u2019"  # the typographic apostrophe: matched like '
 _WORD = re.compile(rf"^[^\W_]+(?:['{_CURLY}-][^\W_]+)*$")
-_MARKUP = re.compile(r"[<>]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _NO_PLAIN_PLURAL = ("s", "x", "z", "ch", "sh", "ce", "ge", "se", "ze")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
 
 
 @dataclass(frozen=True)
@@ -111,10 +115,10 @@ def _key(word: str) -> str:
 
 def shipped_path(language: str) -> Path | None:
     """The shipped lexicon for a language code (en-US falls back to en), or None."""
-    code = language.strip().lower().replace("_", "-")
-    if not _LANGUAGE.match(code):
+    if language_problem(language):
         raise SettingsError(f"{language!r} is not a language code",
                             "use a code such as en or en-US")
+    code = normal_language(language)
     while code:
         path = LEXICONS / f"{code}.yaml"
         if path.is_file():
@@ -199,7 +203,7 @@ def _word_problem(word: object) -> str | None:
         shown = str(word).lower() if isinstance(word, bool) else str(word)
         return (f"'{shown}' is not read as a word: put it in quotes "
                 f"(e.g. '\"{shown}\": respelling')")
-    if _MARKUP.search(word):
+    if has_markup(word):
         return (f"the word '{word}' contains '<' or '>': write the word as the script "
                 "spells it, without markup")
     if len(word.split()) > 1:
@@ -218,10 +222,10 @@ def _respelling_problem(word: str, value: object) -> str | None:
     if not isinstance(value, str):
         return (f"the respelling of '{word}' must be text on the same line (put it in "
                 "quotes if it is a number)")
-    if _MARKUP.search(value):
-        return (f"the respelling of '{word}' contains '<' or '>': the voice would read "
-                "markup aloud (spell the sound with letters)")
-    if _CONTROL.search(value):
+    if has_markup(value):
+        return (f"the respelling of '{word}' {MARKUP_PROBLEM} (spell the sound with "
+                "letters)")
+    if has_control(value):
         return f"the respelling of '{word}' contains a control character (retype it)"
     capitals = [w for w in re.findall(r"[^\W\d_]+", value) if w != w.lower()]
     if capitals:
@@ -240,8 +244,8 @@ class _Phonemizer:
     a time (the library keeps state)."""
 
     def __init__(self) -> None:
-        from voiceguide.engines.bundled import load_espeak
         from voiceguide.engines.espeak_engine import EspeakLib
+        from voiceguide.native import load_espeak
 
         cdll = load_espeak()
         self._lib = EspeakLib(cdll)

@@ -6,7 +6,6 @@ reported, so a therapist fixes the whole library in one pass.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -21,8 +20,8 @@ from voiceguide.model import (
     Routine,
     Sides,
     Source,
-    Step,
     Technique,
+    walk,
 )
 from voiceguide.parse import (
     parse_client,
@@ -31,6 +30,7 @@ from voiceguide.parse import (
     parse_routine,
     parse_technique,
 )
+from voiceguide.text import did_you_mean
 
 SCRIPT_SUFFIXES = (".yaml", ".yml")
 CLINIC_FILE = "clinic.yaml"
@@ -135,21 +135,12 @@ def load_client(path: Path, library: Library) -> Client:
         for field, wanted, kind in (("hold", override.hold_ms, Hold),
                                     ("repeats", override.repeats, Repeat),
                                     ("sides", override.side, Sides)):
-            if wanted and not _contains(technique.steps, kind):
+            if wanted and not any(isinstance(s, kind) for s in walk(technique.steps)):
                 problems.append(_at(source, f"'{field}' would change nothing: '{tid}' has "
                                     f"no {kind.__name__.lower()} step (remove the line)"))
     if problems:
         raise ScriptError(problems)
     return client
-
-
-def _contains(steps: Iterable[Step], kind: type) -> bool:
-    for step in steps:
-        if isinstance(step, kind):
-            return True
-        if isinstance(step, Repeat | Sides) and _contains(step.steps, kind):
-            return True
-    return False
 
 
 def _at(source: Source, message: str) -> Problem:
@@ -186,8 +177,8 @@ def _missing_references(routine: Routine, techniques: dict[str, Technique]) -> l
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else " (check the spelling)"
+    guess = did_you_mean(name, known)
+    return f" ({guess})" if guess else " (check the spelling)"
 
 
 def validate_files(paths: Iterable[Path]) -> list[object]:
@@ -219,7 +210,7 @@ def _parse_any(path: Path) -> object:
     return parse_file(path, shown)
 
 
-def resolve(library: Library, names: Iterable[str]) -> list[Routine]:
+def routines_named(library: Library, names: Iterable[str]) -> list[Routine]:
     """Routine or technique names from the command line -> routines to build. A single
     technique becomes a one-track routine of its own."""
     chosen: list[Routine] = []

@@ -8,8 +8,9 @@ a *track* with exact sample positions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, assert_never
 
 # --------------------------------------------------------------------------- scripts
 
@@ -93,6 +94,31 @@ class Chime:
 Step = Say | Pause | Hold | Repeat | Sides | Chime
 
 
+def fill(text: str, sides: Mapping[str, str]) -> str:
+    """A text with its {side} and {other_side} filled in (the parser allows them only
+    inside a sides block, where `sides` names them)."""
+    return text.format(**sides) if sides else text
+
+
+def side_names(step: Sides) -> tuple[dict[str, str], dict[str, str]]:
+    """What {side} and {other_side} mean in the first and the second pass."""
+    return ({"side": step.first, "other_side": step.second},
+            {"side": step.second, "other_side": step.first})
+
+
+def walk(steps: Iterable[Step]) -> Iterator[Step]:
+    """Every step, blocks before the steps inside them, in script order."""
+    for step in steps:
+        yield step
+        match step:
+            case Repeat() | Sides():
+                yield from walk(step.steps)
+            case Say() | Pause() | Hold() | Chime():
+                pass
+            case _:
+                assert_never(step)
+
+
 @dataclass(frozen=True)
 class Technique:
     """One script file: becomes one track."""
@@ -139,7 +165,10 @@ class Clinic:
     website: str = ""
     contact: str = ""  # e.g. "Questions? Call us at 555 0100."
     cover: str | None = None  # the clinic's own cover image; None: one is drawn
-    language: str = "en"  # of the narration, for tags (ISO 639-1)
+    language: str = "en"  # of the narration (BCP 47: en, en-US, es)
+    engine: str | None = None  # the voice every routine uses, unless a client's differs
+    voice: str | None = None
+    rate: int | None = None
     safety: str = ""  # said at the start of every routine, e.g. "stop if anything hurts"
     intro: str | None = None  # technique ids framing a client's personal routine
     outro: str | None = None
@@ -165,6 +194,7 @@ class Client:
     title: str = ""
     note: str = ""  # read at the start, after the greeting
     overrides: tuple[tuple[str, Override], ...] = ()
+    engine: str | None = None
     voice: str | None = None
     rate: int | None = None
     pace: float | None = None

@@ -32,7 +32,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from voiceguide.engines.check import count_words
 from voiceguide.errors import Problem, ScriptError
 from voiceguide.model import (
     Chime,
@@ -49,10 +48,12 @@ from voiceguide.model import (
     Step,
     Technique,
 )
+from voiceguide.settings import LIMITS, MIN_COUNTDOWN_S
+from voiceguide.text import language_problem, spoken_problem, unknown
 
 MAX_SILENCE_MS = 10 * 60 * 1000  # a pause or hold over 10 minutes is a typo, not a plan
 MAX_REPEATS = 20
-MIN_COUNTDOWN_MS = 3000  # "3 more seconds" takes about a second and a half to say
+MIN_COUNTDOWN_MS = MIN_COUNTDOWN_S * 1000
 SIDE_NAMES = ("right", "left")
 DEFAULT_RELEASE = "And release."
 DEFAULT_SWITCH = "Now switch to your {side} side."
@@ -94,28 +95,24 @@ def parse_duration(value: object) -> int:
     return ms
 
 
-_MARKUP = re.compile(r"[<>]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
 def check_text(value: object) -> str:
-    """Spoken text: non-empty, no markup (the voice would read it aloud)."""
+    """Spoken text: non-empty, no markup (see voiceguide.text.spoken_problem)."""
     if value is None:
         raise _fail("is empty: write the text, or remove the line")
     if not isinstance(value, str):
         raise _fail("must be text (put it in quotes if it starts with a number or symbol)")
     text = " ".join(value.split())
-    if not text:
-        raise _fail("is empty: write the text, or remove the line")
-    if _MARKUP.search(text):
-        raise _fail("contains '<' or '>': the voice would read markup aloud (remove it; "
-                    "use a pause step for silence)")
-    if _CONTROL.search(text):
-        raise _fail("contains a control character (retype the line)")
-    if count_words(text) == 0:
-        raise _fail("has no words for the voice to say (write a sentence, or remove the "
-                    "line)")
+    problem = spoken_problem(text)
+    if problem:
+        raise _fail(problem)
     return text
+
+
+def check_optional_text(value: object) -> str:
+    """Spoken text that may be left out (a contact line, a note): '' or spoken text."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    return check_text(value)
 
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -132,6 +129,7 @@ def check_id(value: object) -> str:
 
 
 Text = Annotated[str, BeforeValidator(check_text)]
+OptionalText = Annotated[str, BeforeValidator(check_optional_text)]
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 Id = Annotated[str, BeforeValidator(check_id)]
 Side = Annotated[str, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
@@ -289,24 +287,27 @@ class RoutineSchema(_Schema):
     outro: Id | None = None
 
 
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z]{2,4})?$")
-
-
 def check_language(value: object) -> str:
-    if not isinstance(value, str) or not _LANGUAGE.match(value.strip()):
+    if not isinstance(value, str):
         raise _fail("must be a language code such as en or en-US")
+    problem = language_problem(value)
+    if problem:
+        raise _fail(problem)
     return value.strip()
 
 
 class ClinicSchema(_Schema):
     name: Text
     website: str = ""
-    contact: str = ""
+    contact: OptionalText = ""
     cover: str | None = None
     language: Annotated[str, BeforeValidator(check_language)] = "en"
-    safety: str = ""
+    safety: OptionalText = ""
     intro: Id | None = None
     outro: Id | None = None
+    engine: str | None = None
+    voice: str | None = None
+    rate: Rate | None = None
 
 
 def check_side(value: object) -> str:
@@ -321,22 +322,23 @@ class OverrideSchema(_Schema):
     sides: Annotated[str, BeforeValidator(check_side)] = "both"
 
 
-def check_rate(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 80 <= value <= 300:
-        raise _fail("must be words per minute, from 80 to 300 (140 is calm)")
-    return value
+def _within(name: str, whole: bool = False) -> BeforeValidator:
+    """A numeric setting checked against its LIMITS entry."""
+
+    def check(value: object) -> object:
+        problem = LIMITS[name].problem(value)
+        if problem is None and whole and not isinstance(value, int):
+            problem = f"must be a whole number of {LIMITS[name].unit}"
+        if problem:
+            raise _fail(problem)
+        return value
+
+    return BeforeValidator(check)
 
 
-def check_factor(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.5 <= value <= 2:
-        raise _fail("must be a factor from 0.5 to 2 (1 keeps the script's pauses)")
-    return float(value)
-
-
-def check_minutes(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 120:
-        raise _fail("must be a length in minutes, from 1 to 120")
-    return float(value)
+Rate = Annotated[int, _within("rate", whole=True)]
+Pace = Annotated[float, _within("pace")]
+Minutes = Annotated[float, _within("minutes")]
 
 
 class ClientSchema(_Schema):
@@ -344,12 +346,13 @@ class ClientSchema(_Schema):
     name: Text
     title: str = ""
     techniques: list[Id] = Field(min_length=1)
-    note: str = ""
+    note: OptionalText = ""
     overrides: dict[str, OverrideSchema] = {}
+    engine: str | None = None
     voice: str | None = None
-    rate: Annotated[int, BeforeValidator(check_rate)] | None = None
-    pace: Annotated[float, BeforeValidator(check_factor)] | None = None
-    minutes: Annotated[float, BeforeValidator(check_minutes)] | None = None
+    rate: Rate | None = None
+    pace: Pace | None = None
+    minutes: Minutes | None = None
 
 
 # How to fix a missing field, in the therapist's words.
@@ -518,7 +521,7 @@ def _explain(error: Any, root: type[BaseModel]) -> str:
     if kind == "extra_forbidden":
         parent = _schema_at(root, loc)
         allowed = _allowed_fields(parent) if parent else []
-        return _unknown(str(loc[-1]), allowed, "field")
+        return unknown(str(loc[-1]), allowed, "field")
     if kind in ("too_short",) and field == "steps":
         return "'steps' is empty: add at least one step, e.g. '- say: ...'"
     if kind in ("too_short",):
@@ -553,16 +556,10 @@ def _explain_step_kind(value: Any) -> str:
             return (f"one step holds both '{present[0]}' and '{present[1]}': start each "
                     "step on its own line with '- '")
         key = str(next(iter(value), ""))
-        return _unknown(key, list(STEP_KINDS), "step")
+        return unknown(key, list(STEP_KINDS), "step")
     if isinstance(value, str):
-        return _unknown(value, list(STEP_KINDS), "step") + " (write e.g. '- say: ...')"
+        return unknown(value, list(STEP_KINDS), "step") + " (write e.g. '- say: ...')"
     return f"a step must be one of: {kinds} (write e.g. '- say: ...')"
-
-
-def _unknown(name: str, allowed: Sequence[str], what: str) -> str:
-    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-    guess = f"did you mean '{close[0]}'? " if close else ""
-    return f"unknown {what} '{name}' ({guess}allowed: {', '.join(allowed)})"
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -617,7 +614,7 @@ def _placeholder_problem(text: str, in_sides: bool) -> str | None:
                 "{other_side}; remove stray braces)")
     for name in names:
         if name not in _PLACEHOLDERS:
-            return _unknown("{" + name + "}", ["{side}", "{other_side}"], "placeholder")
+            return unknown("{" + name + "}", ["{side}", "{other_side}"], "placeholder")
         if not in_sides:
             return (f"uses {{{name}}} outside a 'sides' block (only steps inside "
                     "'sides:' know which side is meant)")
@@ -741,35 +738,26 @@ def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
             raise ScriptError([_Positions(doc).problem(("cover",), f"'cover': {problem}",
                                                        at_value=True)])
         cover = str(cover_path.resolve())
-    for field in ("contact", "safety"):
-        if _MARKUP.search(getattr(schema, field)):
-            raise ScriptError([_Positions(doc).problem((field,), f"'{field}' contains '<' "
-                                                       "or '>': the voice would read markup "
-                                                       "aloud", at_value=True)])
-    return Clinic(name=schema.name, website=schema.website.strip(),
-                  contact=" ".join(schema.contact.split()), cover=cover,
-                  language=schema.language, safety=" ".join(schema.safety.split()),
-                  intro=schema.intro, outro=schema.outro, file=doc.file)
+    return Clinic(name=schema.name, website=schema.website.strip(), contact=schema.contact,
+                  cover=cover, language=schema.language, safety=schema.safety,
+                  intro=schema.intro, outro=schema.outro, engine=schema.engine,
+                  voice=schema.voice, rate=schema.rate, file=doc.file)
 
 
 def parse_client(path: Path, shown: str | None = None) -> Client:
     """A client's personal routine. Whether its techniques exist is checked against the
-    library (library.client_routine), which knows them."""
+    library (library.load_client), which knows them."""
     doc = _read(path, shown or str(path))
     schema = _validate(doc, ClientSchema)
     positions = _Positions(doc)
-    problems = [positions.problem(("note",), "'note' contains '<' or '>': the voice would "
-                                  "read markup aloud", at_value=True)
-                ] if _MARKUP.search(schema.note) else []
-    if problems:
-        raise ScriptError(problems)
     overrides = tuple((tid, Override(o.repeats, o.hold,
                                      None if o.sides == "both" else o.sides))
                       for tid, o in schema.overrides.items())
     return Client(
         id=schema.id, name=schema.name, techniques=tuple(schema.techniques),
-        title=schema.title.strip(), note=" ".join(schema.note.split()), overrides=overrides,
-        voice=schema.voice, rate=schema.rate, pace=schema.pace, minutes=schema.minutes,
+        title=schema.title.strip(), note=schema.note, overrides=overrides,
+        engine=schema.engine, voice=schema.voice, rate=schema.rate, pace=schema.pace,
+        minutes=schema.minutes,
         file=doc.file,
         technique_sources=tuple(_at(doc, ("techniques", i))
                                 for i in range(len(schema.techniques))),

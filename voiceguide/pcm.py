@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from voiceguide.model import Clip
+
+
+def resample(clip: Clip, frame_rate: int) -> Clip:
+    """`clip` at another frame rate, through a polyphase filter with an anti-aliasing
+    low-pass (scipy's resample_poly): speech from a 16 kHz voice in a 22.05 kHz routine,
+    or the other way, without the aliasing that plain interpolation leaves."""
+    if clip.frame_rate == frame_rate:
+        return clip
+    from scipy.signal import resample_poly
+
+    common = math.gcd(clip.frame_rate, frame_rate)
+    samples = np.frombuffer(clip.pcm, dtype="<i2").astype(np.float32)
+    out = resample_poly(samples, frame_rate // common, clip.frame_rate // common)
+    return Clip(to_int16(out).tobytes(), frame_rate)
 
 
 def to_int16(samples: np.ndarray) -> np.ndarray:

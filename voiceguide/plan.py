@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import assert_never
 
 from voiceguide.model import (
     Chime,
     Cue,
+    CueName,
     Hold,
     Override,
     Pause,
@@ -28,10 +30,16 @@ from voiceguide.model import (
     Step,
     Technique,
     TrackPlan,
+    fill,
+    side_names,
 )
-from voiceguide.sounds import cue_ms
+from voiceguide.text import and_list
 
-PACE_BOUNDS = (0.5, 2.0)  # how far --pace and --minutes may stretch the script's pauses
+# How long each cue lasts (the default "bowl" style at 22,050 Hz; the other styles and
+# rates differ by under a second in all), for estimates before any audio is made. A
+# test checks these against the cues themselves.
+CUE_MS: dict[CueName, int] = {
+    "chime": 2405, "bell": 1197, "closing": 3183, "hold_start": 210, "hold_end": 669}
 
 
 @dataclass(frozen=True)
@@ -97,15 +105,9 @@ def transition(technique: Technique, pacing: Pacing) -> list[PlanItem]:
     """A bell, the technique's title, what to have ready, and a moment to get ready."""
     items: list[PlanItem] = [Cue("bell"), Speech(f"{technique.title}.")]
     if technique.equipment:
-        items.append(Speech(f"You'll need {_and_list(technique.equipment)}."))
+        items.append(Speech(f"You'll need {and_list(technique.equipment)}."))
     items.append(Silence(pacing.pause(pacing.settle_ms), "pause"))
     return items
-
-
-def _and_list(things: Sequence[str]) -> str:
-    if len(things) == 1:
-        return things[0]
-    return ", ".join(things[:-1]) + " and " + things[-1]
 
 
 def plan_track(number: int, technique: Technique, pacing: Pacing = Pacing(),
@@ -120,31 +122,33 @@ def plan_track(number: int, technique: Technique, pacing: Pacing = Pacing(),
 def _expand(steps: tuple[Step, ...], sides: dict[str, str], pacing: Pacing
             ) -> Iterator[PlanItem]:
     for step in steps:
-        if isinstance(step, Say):
-            yield Speech(_fill(step.text, sides), step.source)
-        elif isinstance(step, Pause):
-            yield Silence(pacing.pause(step.ms), "pause", step.source)
-        elif isinstance(step, Chime):
-            yield Cue("chime", step.source)
-        elif isinstance(step, Hold):
-            yield from _hold(step, sides, pacing)
-        elif isinstance(step, Repeat):
-            for _ in range(pacing.repeats(step)):
-                yield from _expand(step.steps, sides, pacing)
-        elif isinstance(step, Sides):
-            first = {"side": step.first, "other_side": step.second}
-            yield from _expand(step.steps, first, pacing)
-            if not step.first_only:
-                second = {"side": step.second, "other_side": step.first}
-                yield Speech(_fill(step.switch, second), step.source)
-                yield from _expand(step.steps, second, pacing)
+        match step:
+            case Say():
+                yield Speech(fill(step.text, sides), step.source)
+            case Pause():
+                yield Silence(pacing.pause(step.ms), "pause", step.source)
+            case Chime():
+                yield Cue("chime", step.source)
+            case Hold():
+                yield from _hold(step, sides, pacing)
+            case Repeat():
+                for _ in range(pacing.repeats(step)):
+                    yield from _expand(step.steps, sides, pacing)
+            case Sides():
+                first, second = side_names(step)
+                yield from _expand(step.steps, first, pacing)
+                if not step.first_only:
+                    yield Speech(fill(step.switch, second), step.source)
+                    yield from _expand(step.steps, second, pacing)
+            case _:
+                assert_never(step)
 
 
 def _hold(hold: Hold, sides: dict[str, str], pacing: Pacing) -> Iterator[PlanItem]:
     """Instruction, start cue, exactly `hold.ms` of stillness (a countdown said inside
     it, if any), end cue, release."""
     src = hold.source
-    yield Speech(_fill(hold.say, sides), src)
+    yield Speech(fill(hold.say, sides), src)
     yield Cue("hold_start", src)
     countdown = pacing.countdown(hold)
     if countdown:
@@ -154,12 +158,7 @@ def _hold(hold: Hold, sides: dict[str, str], pacing: Pacing) -> Iterator[PlanIte
     else:
         yield Silence(hold.ms, "hold", src)
     yield Cue("hold_end", src)
-    yield Speech(_fill(hold.release, sides), src)
-
-
-def _fill(text: str, sides: dict[str, str]) -> str:
-    # The parser allows {side} and {other_side} only inside a sides block.
-    return text.format(**sides) if sides else text
+    yield Speech(fill(hold.release, sides), src)
 
 
 _HOLD_CUES = ("hold_start", "hold_end")
@@ -191,24 +190,28 @@ def personalize(technique: Technique, override: Override) -> Technique:
 
 
 def _override(step: Step, override: Override) -> Step:
-    if isinstance(step, Hold) and override.hold_ms:
-        countdown = step.countdown_ms
-        if countdown and countdown >= override.hold_ms:
-            countdown = 0  # the countdown no longer fits inside the shorter hold
-        return replace(step, ms=override.hold_ms, countdown_ms=countdown)
-    if isinstance(step, Repeat):
-        steps = tuple(_override(s, override) for s in step.steps)
-        if override.repeats:
-            return replace(step, times=override.repeats, least=0, most=0, steps=steps)
-        return replace(step, steps=steps)
-    if isinstance(step, Sides):
-        steps = tuple(_override(s, override) for s in step.steps)
-        if override.side in (step.first, step.second):
-            other = step.second if override.side == step.first else step.first
-            return replace(step, first=override.side, second=other, steps=steps,
-                           first_only=True)
-        return replace(step, steps=steps)
-    return step
+    match step:
+        case Hold() if override.hold_ms:
+            countdown = step.countdown_ms
+            if countdown and countdown >= override.hold_ms:
+                countdown = 0  # the countdown no longer fits inside the shorter hold
+            return replace(step, ms=override.hold_ms, countdown_ms=countdown)
+        case Repeat():
+            steps = tuple(_override(s, override) for s in step.steps)
+            if override.repeats:
+                return replace(step, times=override.repeats, least=0, most=0, steps=steps)
+            return replace(step, steps=steps)
+        case Sides():
+            steps = tuple(_override(s, override) for s in step.steps)
+            if override.side in (step.first, step.second):
+                other = step.second if override.side == step.first else step.first
+                return replace(step, first=override.side, second=other, steps=steps,
+                               first_only=True)
+            return replace(step, steps=steps)
+        case Say() | Pause() | Chime() | Hold():
+            return step
+        case _:
+            assert_never(step)
 
 
 # --------------------------------------------------------------------------- estimates
@@ -219,7 +222,7 @@ def estimate_item_ms(item: PlanItem, rate_wpm: int) -> int:
     if isinstance(item, Silence):
         return item.ms
     if isinstance(item, Cue):
-        return cue_ms(item.name)
+        return CUE_MS[item.name]
     words = len(item.text.split())
     return round(words * 60_000 / rate_wpm) + 250
 

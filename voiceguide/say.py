@@ -14,12 +14,12 @@ from pathlib import Path
 from voiceguide.encode import FORMATS, Encoding, encode
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import VoiceSettings
-from voiceguide.engines.check import count_words
 from voiceguide.errors import OutputError, SettingsError
 from voiceguide.lexicon import Lexicon
 from voiceguide.loudness import LoudnessTarget, normalize
 from voiceguide.model import Clip
 from voiceguide.pcm import trim
+from voiceguide.text import spoken_problem
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,10 @@ def say_to_file(text: str, settings: VoiceSettings, lexicon: Lexicon, path: Path
     voice or encoder failed; OutputError: the file could not be written.
     """
     line = " ".join(text.split())
-    if count_words(line) == 0:
-        raise SettingsError("nothing to say",
-                            'give the words in quotes: voiceguide say "Breathe in."')
-    if "<" in line or ">" in line:
-        raise SettingsError("the text contains '<' or '>', which the voice would read aloud",
-                            "remove the markup")
+    problem = spoken_problem(line)
+    if problem:
+        raise SettingsError(f"the text {problem}",
+                            'give the words in quotes, e.g. voiceguide say "Breathe in."')
     encoding = (encoding or encoding_for(path)).check()
     target = (loudness or LoudnessTarget()).check()
     spoken = lexicon.apply(line)

@@ -34,12 +34,12 @@ import shutil
 import uuid
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, assert_never
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 from xml.etree import ElementTree as ET
 
@@ -47,29 +47,32 @@ import jinja2
 import segno
 from markupsafe import Markup
 
-from voiceguide.build import BuildOptions, Job, Progress, build, for_client, jobs_for
+from voiceguide.build import BuildOptions, Progress, Target, build, targets_for
 from voiceguide.cover import routine_cover
-from voiceguide.encode import AUDIO_SUFFIXES, FORMATS, Encoding
-from voiceguide.engines.base import VoiceSettings
+from voiceguide.encode import AUDIO_SUFFIXES, FORMATS
 from voiceguide.errors import OutputError, SettingsError
 from voiceguide.export import Written, full_session_title, is_alone
 from voiceguide.library import shown_path
-from voiceguide.loudness import LoudnessTarget
-from voiceguide.manifest import file_names, read_manifest
+from voiceguide.manifest import Manifest, RoutineEntry, TrackEntry, read_manifest
 from voiceguide.model import (
     Chapter,
+    Chime,
     Client,
     Clinic,
     Hold,
     Library,
+    Pause,
     Repeat,
     Say,
     Sides,
     Step,
     about_minutes,
+    fill,
     fmt_ms,
+    side_names,
 )
 from voiceguide.plan import Pacing
+from voiceguide.settings import resolve
 from voiceguide.tags import GENRE
 
 SHARE_FOLDER = "share"
@@ -206,6 +209,7 @@ class ShareView:
     chapters_file: str | None  # JSON chapters of the full routine
     base_url: str | None
     published: datetime  # when the audio was built
+    language: str = "en"  # of the narration (BCP 47)
 
     @property
     def page_url(self) -> str:
@@ -225,11 +229,6 @@ def _side_name(side: str) -> str:
     return side.capitalize()
 
 
-def _fill(text: str, sides: Mapping[str, str]) -> str:
-    # The parser allows {side} and {other_side} only inside a sides block.
-    return text.format(**sides) if sides else text
-
-
 def seconds_text(ms: int) -> str:
     """30 s; 1 min 30 s; 2 min."""
     seconds = round(ms / 1000)
@@ -247,29 +246,33 @@ def written_steps(steps: Sequence[Step], pacing: Pacing,
     sides = sides or {}
     out: list[WrittenStep] = []
     for step in steps:
-        if isinstance(step, Say):
-            out.append(WrittenStep("say", _fill(step.text, sides)))
-        elif isinstance(step, Hold):
-            out.append(WrittenStep("hold", _fill(step.say, sides),
-                                   f"Hold {seconds_text(step.ms)}",
-                                   _fill(step.release, sides)))
-        elif isinstance(step, Repeat):
-            times = pacing.repeats(step)
-            inner = written_steps(step.steps, pacing, sides)
-            if times == 1:
-                out.extend(inner)
-            else:
-                out.append(WrittenStep("repeat", badge=f"{times} times", steps=inner))
-        elif isinstance(step, Sides):
-            first = {"side": step.first, "other_side": step.second}
-            inner = written_steps(step.steps, pacing, first)
-            if step.first_only:
-                badge = f"{_side_name(step.first)} side only"
-            else:
-                badge = f"{_side_name(step.first)} side, then {step.second} side"
-                switch = _fill(step.switch, {"side": step.second, "other_side": step.first})
-                inner = (*inner, WrittenStep("switch", switch))
-            out.append(WrittenStep("sides", badge=badge, steps=inner))
+        match step:
+            case Say():
+                out.append(WrittenStep("say", fill(step.text, sides)))
+            case Hold():
+                out.append(WrittenStep("hold", fill(step.say, sides),
+                                       f"Hold {seconds_text(step.ms)}",
+                                       fill(step.release, sides)))
+            case Repeat():
+                times = pacing.repeats(step)
+                inner = written_steps(step.steps, pacing, sides)
+                if times == 1:
+                    out.extend(inner)
+                else:
+                    out.append(WrittenStep("repeat", badge=f"{times} times", steps=inner))
+            case Sides():
+                first, second = side_names(step)
+                inner = written_steps(step.steps, pacing, first)
+                if step.first_only:
+                    badge = f"{_side_name(step.first)} side only"
+                else:
+                    badge = f"{_side_name(step.first)} side, then {step.second} side"
+                    inner = (*inner, WrittenStep("switch", fill(step.switch, second)))
+                out.append(WrittenStep("sides", badge=badge, steps=inner))
+            case Pause() | Chime():
+                pass  # for the ear
+            case _:
+                assert_never(step)
     return tuple(out)
 
 
@@ -298,47 +301,39 @@ class ShareFiles:
     published: datetime
 
 
-def share_view(job: Job, clinic: Clinic, manifest: Mapping[str, Any], files: ShareFiles,
+def share_view(target: Target, clinic: Clinic, manifest: Manifest, files: ShareFiles,
                note: str = "", base_url: str | None = None) -> ShareView:
     """The page's and feed's content: the manifest says what the audio is (files, lengths,
-    chapters); the job's techniques say what to do (with the client's overrides and the
-    manifest's pacing, so repeat counts match the audio)."""
-    routine = manifest["routine"]
-    mime = FORMATS[manifest["settings"]["format"]].mime
-    pacing = _pacing(manifest["settings"].get("pacing", {}))
-    entries = manifest["tracks"]
-    ids = list(job.routine.track_ids())
-    if [e["id"] for e in entries] != ids:  # the build just made this manifest
-        raise OutputError(f"the manifest of '{job.routine.id}' does not list its "
+    chapters); the target's techniques say what to do (with the client's overrides and
+    the pacing the audio was made with, so repeat counts match the audio)."""
+    routine = manifest.routine
+    mime = FORMATS[manifest.settings.format].mime
+    pacing = manifest.build.pacing
+    entries = manifest.tracks
+    if [e.id for e in entries] != list(target.routine.track_ids()):  # just built
+        raise OutputError(f"the manifest of '{target.routine.id}' does not list its "
                           "techniques", "build it again: voiceguide build")
-    alone = is_alone(job.routine)
+    alone = is_alone(target.routine)
 
-    def audio(entry: Mapping[str, Any], title: str, summary: str) -> SharedAudio:
-        name = entry["file"]
-        return SharedAudio(name, title, summary, entry["duration_ms"], files.sizes[name],
-                           mime, entry["captions"],
-                           captions_data_url(files.captions[entry["captions"]]),
-                           f"voiceguide:{job.routine.id}:{entry['fingerprint'][:20]}")
+    def audio(entry: TrackEntry | RoutineEntry, title: str, summary: str) -> SharedAudio:
+        name = entry.file
+        return SharedAudio(name, title, summary, entry.duration_ms, files.sizes[name],
+                           mime, entry.captions,
+                           captions_data_url(files.captions[entry.captions]),
+                           f"voiceguide:{target.routine.id}:{entry.fingerprint[:20]}")
 
     tracks = tuple(SharedTrack(
-        e["number"], e["id"], e["title"], e["summary"], tuple(e["equipment"]),
-        e["duration_ms"],
-        written_steps(job.techniques[e["id"]].steps, pacing),
-        None if alone else audio(e, e["title"], e["summary"]),
-        e["id"] in job.routine.framing_ids()) for e in entries)
-    chapters = tuple(Chapter(c["title"], c["start_ms"], c["end_ms"])
-                     for c in routine.get("chapters", []))
-    full = audio(routine, full_session_title(routine["title"], alone), routine["summary"])
+        e.number, e.id, e.title, e.summary, e.equipment, e.duration_ms,
+        written_steps(target.techniques[e.id].steps, pacing),
+        None if alone else audio(e, e.title, e.summary),
+        e.id in target.routine.framing_ids()) for e in entries)
+    chapters = tuple(c.chapter() for c in routine.chapters)
+    full = audio(routine, full_session_title(routine.title, alone), routine.summary)
     return ShareView(
-        title=routine["title"], summary=routine["summary"], clinic=clinic, note=note, full=full,
+        title=routine.title, summary=routine.summary, clinic=clinic, note=note, full=full,
         chapters=chapters, tracks=tracks, equipment=_equipment(tracks), cover=files.cover,
-        chapters_file=chapters_name(routine["id"])
-        if chapters else None, base_url=base_url, published=files.published)
-
-
-def _pacing(recorded: Mapping[str, Any]) -> Pacing:
-    known = {f.name for f in fields(Pacing)}
-    return Pacing(**{k: v for k, v in recorded.items() if k in known})
+        chapters_file=chapters_name(routine.id) if chapters else None, base_url=base_url,
+        published=files.published, language=manifest.settings.language)
 
 
 def chapters_name(routine_id: str) -> str:
@@ -430,7 +425,7 @@ def feed_xml(view: ShareView) -> bytes:
     described = " ".join(part for part in (view.summary, view.note, view.clinic.safety,
                                            view.clinic.contact) if part)
     _sub(channel, "description", described)
-    _sub(channel, "language", view.clinic.language)
+    _sub(channel, "language", view.language)
     _sub(channel, "generator", "voiceguide")
     _sub(channel, "lastBuildDate", format_datetime(view.published, usegmt=True))
     _sub(channel, f"{it}author", view.clinic.name)
@@ -462,7 +457,7 @@ def feed_xml(view: ShareView) -> bytes:
         _sub(item, f"{it}image", href=url_of(view.cover, base))
         _sub(item, f"{it}explicit", "false")
         _sub(item, f"{pc}transcript", url=url_of(audio.captions, base), type="text/vtt",
-             rel="captions", language=view.clinic.language)
+             rel="captions", language=view.language)
         if audio is view.full and view.chapters_file:
             _sub(item, f"{pc}chapters", url=url_of(view.chapters_file, base),
                  type=CHAPTERS_MIME)
@@ -503,31 +498,16 @@ class Shared:
     built: Written
 
 
-def as_last_built(options: BuildOptions, folder: Path, client: Client | None = None
-                  ) -> BuildOptions:
-    """The options of the routine's earlier build (voice, pacing, format, loudness,
-    sounds), read from its manifest, over `options`; a client's own settings when it was
-    never built. Sharing then rebuilds only what changed in the scripts, never the
+def as_last_built(options: BuildOptions, library: Library, folder: Path,
+                  client: Client | None = None) -> BuildOptions:
+    """The options with every setting decided: the settings of the routine's earlier
+    build (read from its manifest) under the options' own choices, over the client's
+    and the clinic's. Sharing then rebuilds only what changed in the scripts, never the
     choices made when building it."""
-    base = for_client(options, client) if client else options
-    try:
-        settings = (read_manifest(folder) or {})["settings"]
-        pacing = _pacing(settings["pacing"])
-        if client is not None and client.minutes:  # fitted again to the client's length
-            pacing = replace(pacing, pace=client.pace or 1.0, repeat_level=None)
-        audio_format = settings["format"]
-        bitrate = settings["bitrate"]
-        return replace(
-            base, voice=VoiceSettings(settings["engine"], settings["voice"],
-                                      int(settings["rate"]), float(settings["volume"])),
-            pacing=pacing, encoding=Encoding(audio_format, None if bitrate == FORMATS[
-                audio_format].default_bitrate else bitrate),
-            loudness=LoudnessTarget(float(settings["loudness_lufs"]),
-                                    float(settings["true_peak_dbtp"])),
-            step_chapters=bool(settings["step_chapters"]), cue_style=settings["cues"],
-            background=settings["background"], minutes=None)
-    except (OSError, ValueError, KeyError, TypeError):
-        return base
+    earlier = read_manifest(folder)
+    settings = resolve(options.chosen, last_built=earlier.settings if earlier else None,
+                       client=client, clinic=library.clinic, slow=options.slow)
+    return replace(options, chosen=settings.choices())
 
 
 def share(library: Library, name: str | None = None, base_url: str | None = None,
@@ -542,19 +522,19 @@ def share(library: Library, name: str | None = None, base_url: str | None = None
     if name and client:
         raise SettingsError("give either a routine name or a client file, not both")
     names = [name] if name else []
-    (job,) = jobs_for(library, names, client)
-    routine_folder = options.out / job.routine.id
+    (target,) = targets_for(library, names, client)
+    routine_folder = options.out / target.routine.id
     folder = routine_folder / SHARE_FOLDER
-    archive = routine_folder / f"{job.routine.id}-share.zip"
+    archive = routine_folder / f"{target.routine.id}-share.zip"
     for path, kind in ((folder, "a folder"), (archive, "a file")):
         wrong = path.is_file() if kind == "a folder" else path.is_dir()
         if wrong:
             raise OutputError(f"{shown_path(path)} is in the way: it should be {kind}",
                               "move it away, or choose another folder with --out")
-    (written,) = build(library, names, as_last_built(options, routine_folder, client),
-                       progress, client)
-    manifest = json.loads(written.manifest.read_text(encoding="utf-8"))
-    return _write_share(written, manifest, job, library.clinic,
+    (written,) = build(library, names, as_last_built(options, library, routine_folder,
+                                                      client), progress, client)
+    manifest = Manifest.from_json(written.manifest.read_bytes())
+    return _write_share(written, manifest, target, library.clinic,
                         client.note if client else "", base, folder, archive)
 
 
@@ -575,13 +555,13 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _write_share(written: Written, manifest: Mapping[str, Any], job: Job, clinic: Clinic,
+def _write_share(written: Written, manifest: Manifest, target: Target, clinic: Clinic,
                  note: str, base: str | None, folder: Path, archive: Path) -> Shared:
-    routine = manifest["routine"]
+    routine = manifest.routine
     built = written.folder
-    audio, captions = file_names(manifest)
-    cover, cover_mime = routine_cover(clinic.cover, routine["title"], clinic.name,
-                                      len(manifest["tracks"]), routine["duration_ms"])
+    audio, captions = manifest.audio_files(), manifest.caption_files()
+    cover, cover_mime = routine_cover(clinic.cover, routine.title, clinic.name,
+                                      len(manifest.tracks), routine.duration_ms)
     cover_name = "cover.png" if cover_mime == "image/png" else "cover.jpg"
     stage: Path | None = None
     old: Path | None = None
@@ -592,10 +572,10 @@ def _write_share(written: Written, manifest: Mapping[str, Any], job: Job, clinic
             _copy(built / name, stage / name)
         (stage / cover_name).write_bytes(cover)
         texts = {name: (stage / name).read_text(encoding="utf-8") for name in captions}
-        published = datetime.fromtimestamp(int((built / routine["file"]).stat().st_mtime),
+        published = datetime.fromtimestamp(int((built / routine.file).stat().st_mtime),
                                            UTC)
         sizes = {p.name: p.stat().st_size for p in stage.iterdir()}
-        view = share_view(job, clinic, manifest, ShareFiles(
+        view = share_view(target, clinic, manifest, ShareFiles(
             sizes, texts, cover_name, published), note, base)
         if view.chapters_file:
             (stage / view.chapters_file).write_text(chapters_json(view), encoding="utf-8")
@@ -604,7 +584,7 @@ def _write_share(written: Written, manifest: Mapping[str, Any], job: Job, clinic
                 (stage / name).write_bytes(data)
         (stage / FEED).write_bytes(feed_xml(view))
         (stage / PAGE).write_text(page_html(view, qr=base is not None), encoding="utf-8")
-        _zip(stage, temp_zip, f"{routine['id']}-share")
+        _zip(stage, temp_zip, f"{routine.id}-share")
         # Swap the new folder in, then the zip; on a failure put the old folder back.
         if folder.exists():
             old = _fresh_folder(built, "old-share")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -48,10 +49,10 @@ from typing import TYPE_CHECKING, get_args
 
 import numpy as np
 
-from voiceguide.engines.check import closest
 from voiceguide.errors import SettingsError
 from voiceguide.model import Clip, CueName
 from voiceguide.pcm import KEEP_MARGIN_MS, to_int16, trim
+from voiceguide.text import did_you_mean
 
 if TYPE_CHECKING:
     from voiceguide.cache import ClipCache
@@ -164,7 +165,7 @@ def cue_style_problem(style: str) -> str | None:
     """None for a known style, else a one-line message naming the choices."""
     if style in STYLES:
         return None
-    near = closest(style, STYLES)
+    near = did_you_mean(style, STYLES)
     return f"unknown cue style {style!r} (choose one of {', '.join(STYLES)}" + (
         f"; {near})" if near else ")")
 
@@ -175,11 +176,6 @@ def check_style(style: str) -> str:
     if problem is not None:
         raise SettingsError(problem, hint=f"use one of {', '.join(STYLES)}")
     return style
-
-
-# Cues made earlier, from the render cache (`load_cues`): making one measures its
-# loudness, which needs scipy, whose import alone takes longer than a no-op rebuild.
-_LOADED: dict[tuple[CueName, int, str], Clip] = {}
 
 
 @lru_cache(maxsize=1)
@@ -201,26 +197,39 @@ def cue_key(name: CueName, frame_rate: int, style: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def load_cues(style: str, frame_rate: int, cache: ClipCache | None) -> None:
-    """Make every cue of `style` available to `cue()`: from the cache, or made and put
-    there."""
+@dataclass(frozen=True)
+class Cues:
+    """Every cue of one style at one frame rate: what assembling a routine needs."""
+
+    style: str
+    frame_rate: int
+    clips: Mapping[CueName, Clip]
+
+    def __getitem__(self, name: CueName) -> Clip:
+        return self.clips[name]
+
+
+def load_cues(style: str, frame_rate: int, cache: ClipCache | None = None) -> Cues:
+    """Every cue of `style` at `frame_rate`, from the render cache when it has them
+    (making one measures its loudness, which needs scipy, whose import alone takes
+    longer than a no-op rebuild), else made and put there."""
+    clips: dict[CueName, Clip] = {}
     for name in CUE_NAMES:
-        if (name, frame_rate, style) in _LOADED:
-            continue
         key = cue_key(name, frame_rate, style)
         clip = cache.get(key) if cache else None
         if clip is None:
             clip = cue(name, frame_rate, style)
             if cache:
                 cache.put(key, clip)
-        _LOADED[(name, frame_rate, style)] = clip
+        clips[name] = clip
+    return Cues(style, frame_rate, clips)
 
 
 def cue(name: CueName, frame_rate: int, style: str = DEFAULT_STYLE) -> Clip:
     """The cue `name` in `style` at `frame_rate`: deterministic (the same bytes on every
     call), starting from zero, ending in exact zero, trimmed like speech, and scaled to
     BELOW_VOICE_LU[name] under REFERENCE_VOICE_LUFS (by `cue_loudness`)."""
-    return _LOADED.get((name, frame_rate, style)) or _make_cue(name, frame_rate, style)
+    return _make_cue(name, frame_rate, style)
 
 
 @lru_cache(maxsize=64)
@@ -263,7 +272,7 @@ def cue_loudness(samples: np.ndarray, frame_rate: int) -> float:
     block = math.ceil(_GATE_BLOCK_S * frame_rate)
     if x.size < block:
         x = np.concatenate([x, np.zeros(block - x.size)])
-    import pyloudnorm  # here: it imports scipy.signal (see _LOADED)
+    import pyloudnorm  # here: it imports scipy.signal (see load_cues)
 
     return float(pyloudnorm.Meter(frame_rate).integrated_loudness(x))
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from voiceguide.engines.base import Engine, VoiceInfo, VoiceSettings
-from voiceguide.engines.check import closest
 from voiceguide.engines.espeak_engine import EspeakEngine
 from voiceguide.engines.pyttsx3_engine import Pyttsx3Engine
 from voiceguide.engines.tone import ToneEngine
 from voiceguide.errors import SettingsError
+from voiceguide.text import did_you_mean
 
 ENGINES: dict[str, type[Engine]] = {
     "pyttsx3": Pyttsx3Engine,  # the default
@@ -28,7 +28,7 @@ def make_engine(settings: VoiceSettings) -> Engine:
     engines check the voice when they start."""
     engine = ENGINES.get(settings.engine)
     if engine is None:
-        near = closest(settings.engine, ENGINES)
+        near = did_you_mean(settings.engine, ENGINES)
         raise SettingsError(
             f"unknown engine {settings.engine!r}",
             hint=f"choose one of {', '.join(ENGINES)}" + (f"; {near}" if near else ""),

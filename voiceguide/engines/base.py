@@ -7,16 +7,9 @@ from dataclasses import dataclass
 
 from voiceguide.engines.check import check_clip, check_settings, check_text
 from voiceguide.model import Clip
+from voiceguide.settings import VoiceSettings
 
-
-@dataclass(frozen=True)
-class VoiceSettings:
-    """What the voice sounds like. Part of the manifest, so a build can be repeated."""
-
-    engine: str = "pyttsx3"
-    voice: str = "en-us+f3"  # see README: the clearest espeak-ng voice measured here
-    rate: int = 140  # words per minute: calm guidance, slower than espeak's 175
-    volume: float = 1.0  # 0.0 .. 1.0
+__all__ = ["Engine", "VoiceInfo", "VoiceSettings"]
 
 
 @dataclass(frozen=True)

@@ -6,22 +6,16 @@ session would pass unnoticed until a client hears it.
 
 from __future__ import annotations
 
-import difflib
 import math
-import unicodedata
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from voiceguide.errors import EngineError, SettingsError
 from voiceguide.model import Clip
-
-if TYPE_CHECKING:  # base imports this module: every engine is checked there
-    from voiceguide.engines.base import VoiceSettings
+from voiceguide.settings import LIMITS, VoiceSettings
+from voiceguide.text import MARKUP_PROBLEM, count_words, has_markup, most_words, preview
 
 SANE_RATES = frozenset({8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000})
-MIN_RATE_WPM, MAX_RATE_WPM = 80, 450  # what espeak-ng accepts (it clamps outside)
 SILENCE_DBFS = -50.0
 # A clip may be this much shorter/longer than its words at the set rate...
 MIN_LENGTH_RATIO, MAX_LENGTH_RATIO = 0.25, 4.0
@@ -29,62 +23,27 @@ MIN_LENGTH_RATIO, MAX_LENGTH_RATIO = 0.25, 4.0
 SHORT_SLACK_S, LONG_SLACK_S = 0.25, 1.0
 
 
-def _tokens(text: str) -> list[str]:
-    return [token for token in text.split() if any(c.isalnum() for c in token)]
-
-
-def count_words(text: str) -> int:
-    """Words as written: whitespace-separated tokens with a letter or digit."""
-    return len(_tokens(text))
-
-
-def most_words(text: str) -> int:
-    """An upper bound on the words spoken: numbers are read out in words ("1990" is
-    "nineteen ninety", "555-1234" many more), and Chinese or Japanese writes no spaces,
-    so count a word per digit and per wide character too."""
-    return sum(1 + sum(_is_word_like(c) for c in token) for token in _tokens(text))
-
-
-def _is_word_like(char: str) -> bool:
-    return char.isdigit() or unicodedata.east_asian_width(char) == "W"
-
-
 def expected_seconds(text: str, rate_wpm: int) -> float:
     return count_words(text) * 60 / rate_wpm
 
 
-def preview(text: str, limit: int = 60) -> str:
-    """A short quote of an utterance for messages."""
-    flat = " ".join(text.split())
-    return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
-
-
-def closest(word: str, choices: Iterable[str]) -> str:
-    """'closest: a, b' for a hint, or '' when nothing is close."""
-    near = difflib.get_close_matches(word.lower(), sorted(set(choices)), n=3, cutoff=0.5)
-    return f"closest: {', '.join(near)}" if near else ""
-
-
 def check_settings(settings: VoiceSettings) -> None:
-    if not MIN_RATE_WPM <= settings.rate <= MAX_RATE_WPM:
-        raise SettingsError(
-            f"rate {settings.rate} is out of range",
-            hint=f"use {MIN_RATE_WPM} to {MAX_RATE_WPM} words per minute",
-        )
-    if not 0.0 < settings.volume <= 1.0:
-        raise SettingsError(f"volume {settings.volume} is out of range", hint="use 0.1 to 1.0")
+    """The rate and volume within LIMITS (the same the command line and scripts use)."""
+    for name in ("rate", "volume"):
+        value = getattr(settings, name)
+        problem = LIMITS[name].problem(value)
+        if problem:
+            raise SettingsError(f"{name} {value:g} is out of range",
+                                hint=problem.removeprefix("must be "))
 
 
 def check_text(text: str) -> None:
-    """Engines get plain words only. pyttsx3 does not pass espeak's SSML flag, so
-    markup would be read aloud ("less than break time..."): pauses are real silence."""
+    """Engines get plain words only (see voiceguide.text.MARKUP_PROBLEM)."""
     if count_words(text) == 0:
         raise EngineError(f"nothing to say in {preview(text)}", hint="every line needs words")
-    if "<" in text or ">" in text:
-        raise EngineError(
-            f"markup in {preview(text)} would be read aloud",
-            hint="remove '<' and '>'; use a pause step for silence",
-        )
+    if has_markup(text):
+        raise EngineError(f"{preview(text)} {MARKUP_PROBLEM}",
+                          hint="remove '<' and '>'; use a pause step for silence")
 
 
 def peak_dbfs(clip: Clip) -> float:

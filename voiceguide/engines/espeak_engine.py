@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voiceguide.engines.base import VoiceInfo, VoiceSettings
-from voiceguide.engines.bundled import load_espeak
-from voiceguide.engines.check import closest
 from voiceguide.engines.worker import WorkerEngine
 from voiceguide.errors import EngineError, SettingsError
 from voiceguide.model import Clip
+from voiceguide.native import load_espeak
+from voiceguide.text import did_you_mean
 
 # From speak_lib.h.
 AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -202,7 +202,7 @@ def _by_language(key: str, voices: Sequence[EspeakVoice]) -> EspeakVoice | None:
 
 
 def _choices_hint(word: str, voices: Sequence[EspeakVoice]) -> str:
-    near = closest(word.strip(), [v.short.lower() for v in voices])
+    near = did_you_mean(word.strip().lower(), [v.short.lower() for v in voices])
     return "run `voiceguide voices` to see the choices" + (f"; {near}" if near else "")
 
 

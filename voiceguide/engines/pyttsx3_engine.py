@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from voiceguide.engines.base import VoiceInfo, VoiceSettings
-from voiceguide.engines.bundled import load_espeak
 from voiceguide.engines.espeak_engine import EspeakLib, all_voices
 from voiceguide.engines.worker import WorkerEngine
 from voiceguide.errors import EngineError
 from voiceguide.model import Clip
+from voiceguide.native import load_espeak
 
 _FINISH_TIMEOUT_S = 60.0  # the parent's per-clip time limit is shorter and wins
 

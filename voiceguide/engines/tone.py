@@ -8,9 +8,9 @@ import sys
 from array import array
 
 from voiceguide.engines.base import Engine, VoiceInfo, VoiceSettings
-from voiceguide.engines.check import count_words
 from voiceguide.errors import SettingsError
 from voiceguide.model import Clip, ms_to_samples
+from voiceguide.text import count_words
 
 FRAME_RATE = 22050
 PITCH_HZ = 220.0

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from voiceguide.engines.base import Engine, VoiceInfo, VoiceSettings
-from voiceguide.engines.check import count_words, preview
 from voiceguide.errors import EngineError, SettingsError, VoiceguideError
 from voiceguide.model import Clip
+from voiceguide.text import count_words, preview
 
 
 class Backend(Protocol):

@@ -1,5 +1,8 @@
 """Native parts that ship as wheels: libespeak-ng (espeakng-loader) and ffmpeg
-(imageio-ffmpeg), with the system ones as fallbacks. Nothing here needs apt."""
+(imageio-ffmpeg), with the system ones as fallbacks. Nothing here needs apt.
+
+Nothing happens at import: the library is loaded, the environment and pydub's converter
+are set, only when a caller asks (`load_espeak`, `import_pydub`)."""
 
 from __future__ import annotations
 
@@ -39,8 +42,9 @@ def _load_bundled_espeak() -> ctypes.CDLL | None:
         import espeakng_loader
     except ImportError:
         return None
-    # Without this the library looks for its data where the wheel was built.
-    os.environ["ESPEAK_DATA_PATH"] = espeakng_loader.get_data_path()
+    # Without a data path the library looks for its data where the wheel was built. A
+    # path the user set is theirs to keep (their own voices, a newer data set).
+    os.environ.setdefault("ESPEAK_DATA_PATH", espeakng_loader.get_data_path())
     try:
         return ctypes.CDLL(espeakng_loader.get_library_path(), mode=ctypes.RTLD_GLOBAL)
     except OSError:
