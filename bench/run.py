@@ -31,8 +31,8 @@ from typing import Any
 
 from voiceguide.build import open_library, plans_for
 from voiceguide.engines.base import VoiceSettings
-from voiceguide.native import ffmpeg_exe, load_espeak
 from voiceguide.engines.espeak_engine import EspeakLib
+from voiceguide.native import ffmpeg_exe, load_espeak
 from voiceguide.render import utterances
 
 REPO = Path(__file__).resolve().parent.parent

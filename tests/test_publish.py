@@ -250,6 +250,21 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([VOICEGUIDE, *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.parametrize("option", [["--loudness", "-40"], ["--true-peak", "3"],
+                                    ["--rate", "70"], ["--rate", "301"], ["--pace", "3"],
+                                    ["--volume", "0"], ["--countdown", "61"]])
+def test_settings_out_of_their_limits_are_usage_errors(scripts: Path, tmp_path: Path,
+                                                       option: list[str]) -> None:
+    """Every numeric flag takes its range from voiceguide.settings.LIMITS: out of range
+    is a wrong command-line option (exit 2), refused before anything is read."""
+    out = tmp_path / "out"
+    result = run("build", "--engine", "tone", "--scripts", str(scripts), "--out", str(out),
+                 *option)
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert f"Invalid value for '{option[0]}'" in result.stderr
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(("clinic", "options", "expected"), [
     ("name: Healing Hands\ncover: missing.png\n", [],
      "clinic.yaml:2:8: 'cover': the image 'missing.png' was not found (put it beside the "
@@ -259,14 +274,11 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
      "or JPEG file)"),
     ("name: Healing Hands\nwebsit: https://example.org\n", [],
      "clinic.yaml:2:1: unknown field 'websit' (did you mean 'website'? allowed: name, "
-     "website, contact, cover, language, safety, intro, outro)"),
-    ("name: Healing Hands\n", ["--loudness", "-40"],
-     "error: a loudness target of -40 LUFS is outside -30 to -10 (podcast apps expect -16; "
-     "use --loudness -16)"),
+     "website, contact, cover, language, safety, intro, outro, engine, voice, rate)"),
     ("name: Healing Hands\n", ["--format", "flac"],
      "error: unknown format 'flac' (choose one of mp3, m4a, opus, ogg, wav)"),
-    ("name: Healing Hands\n", ["--true-peak", "3"],
-     "error: a true-peak ceiling of 3 dBTP is outside -9 to 0 (use --true-peak -1)"),
+    ("name: Healing Hands\nrate: 70\n", [],
+     "clinic.yaml:2:7: 'rate' must be words per minute, from 80 to 300 (140 is calm)"),
 ])
 def test_bad_publishing_input_fails_before_writing(
         write: Writer, scripts: Path, tmp_path: Path, clinic: str, options: list[str],

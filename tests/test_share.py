@@ -447,8 +447,8 @@ def test_bad_base_url_is_refused(url: str, why: str) -> None:
     with pytest.raises(SettingsError) as caught:
         check_base_url(url)
     assert caught.value.render() == (
-        f"--base-url '{url}' {why} (give the web address the share folder will have, "
-        "e.g. --base-url https://example.org/homework/)")
+        f"the base URL '{url}' {why} (give the web address the share folder will have, "
+        "e.g. https://example.org/homework/)")
 
 
 def test_bad_base_url_writes_nothing(scripts: Path, built: Path) -> None:
@@ -457,7 +457,7 @@ def test_bad_base_url_writes_nothing(scripts: Path, built: Path) -> None:
         result = run("share", "--base-url", url, "--scripts", str(scripts), "--out",
                      str(built))
         assert result.returncode == ExitCode.INVALID_SCRIPT
-        assert result.stderr.startswith(f"error: --base-url '{url}' is not an http:// or "
+        assert result.stderr.startswith(f"error: the base URL '{url}' is not an http:// or "
                                         "https:// address (give the web address")
         assert "Traceback" not in result.stderr
         assert snapshot(built) == before
@@ -486,7 +486,7 @@ def test_a_path_in_the_way_is_an_output_error(scripts: Path, built: Path) -> Non
     result = run("share", "--scripts", str(scripts), "--out", str(built))
     assert result.returncode == ExitCode.OUTPUT
     assert result.stderr.startswith("error: ") and "daily-share.zip is in the way: it " \
-        "should be a file (move it away, or choose another folder with --out)" in result.stderr
+        "should be a file (move it away, or choose another output folder)" in result.stderr
     assert snapshot(built) == before
     assert folder.is_dir()
 

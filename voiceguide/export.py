@@ -280,7 +280,7 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"can't create the output folder {folder}: {exc.strerror}",
-                          "choose another folder with --out") from None
+                          "choose another output folder") from None
     finals = [folder / a.name for a in audio]
     texts = {folder / n: t for n, t in zip(caption_names, captions, strict=True)}
     texts[folder / playlist_name] = playlist

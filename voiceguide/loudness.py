@@ -46,10 +46,10 @@ class LoudnessTarget:
         """Raise SettingsError for targets no phone listener would want."""
         if not -30 <= self.lufs <= -10:
             raise SettingsError(f"a loudness target of {self.lufs:g} LUFS is outside -30 to "
-                                "-10", "podcast apps expect -16; use --loudness -16")
+                                "-10", "podcast apps expect -16")
         if not -9 <= self.true_peak_db <= 0:
             raise SettingsError(f"a true-peak ceiling of {self.true_peak_db:g} dBTP is "
-                                "outside -9 to 0", "use --true-peak -1")
+                                "outside -9 to 0", "-1 is usual")
         return self
 
     def shifted(self, db: float) -> LoudnessTarget:

@@ -159,7 +159,7 @@ def join(streams: Sequence[Stream]) -> bytes:
 def _info_frame(template: bytes, frames: Sequence[bytes], delay: int, padding: int) -> bytes:
     """A copy of `template` (an ffmpeg Info frame) with the frame and byte counts, delay
     and padding of `frames`: what a decoder needs to trim the joined stream exactly.
-    The seek table and checksums are left for ffmpeg to rewrite (see `remux`)."""
+    The seek table and checksums are left for ffmpeg to rewrite (encode.remux_mp3)."""
     info = bytearray(template)
     tag = _info_offset(template)
     if int.from_bytes(info[tag + 4:tag + 8], "big") & 3 != 3:

@@ -86,7 +86,7 @@ PODCAST = "https://podcastindex.org/namespace/1.0"
 ATOM = "http://www.w3.org/2005/Atom"
 # The namespace Podcasting 2.0 derives a feed's podcast:guid from (UUIDv5 of its URL).
 _PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
-_BASE_URL_HINT = "give the web address the share folder will have, e.g. --base-url " \
+_BASE_URL_HINT = "give the web address the share folder will have, e.g. " \
     "https://example.org/homework/"
 
 # --------------------------------------------------------------------------- URLs
@@ -98,7 +98,7 @@ def check_base_url(url: str) -> str:
     ending in '/'. Raises SettingsError otherwise."""
 
     def bad(why: str) -> SettingsError:
-        return SettingsError(f"--base-url '{url}' {why}", _BASE_URL_HINT)
+        return SettingsError(f"the base URL '{url}' {why}", _BASE_URL_HINT)
 
     if not url or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise bad("is empty or contains spaces or control characters")
@@ -530,7 +530,7 @@ def share(library: Library, name: str | None = None, base_url: str | None = None
         wrong = path.is_file() if kind == "a folder" else path.is_dir()
         if wrong:
             raise OutputError(f"{shown_path(path)} is in the way: it should be {kind}",
-                              "move it away, or choose another folder with --out")
+                              "move it away, or choose another output folder")
     (written,) = build(library, names, as_last_built(options, library, routine_folder,
                                                       client), progress, client)
     manifest = Manifest.from_json(written.manifest.read_bytes())

@@ -1,6 +1,6 @@
 """The default engine: pyttsx3 (espeak-ng driver on Linux) in a worker process.
 
-pyttsx3 2.99 has traps, each handled here (see GUIDE.md section 5):
+pyttsx3 2.99 has traps, each measured on Linux with espeak-ng and handled here:
 - the first runAndWait() after init() returns before the audio is written: prime it;
 - two save_to_file() calls before one runAndWait() write only the last file: one each;
 - runAndWait() can return before the file is written (not only the first time; under

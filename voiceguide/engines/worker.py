@@ -197,7 +197,7 @@ class WorkerEngine(Engine):
             self._kill()
             raise EngineError(
                 f"the {self.name} voice stopped (exit code {process.returncode}) while {doing}",
-                hint="run again with --debug, and report it if it repeats",
+                hint="report it if it repeats",
             ) from None
         if reply[0] == _OK:
             return reply[1]
