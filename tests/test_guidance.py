@@ -214,7 +214,8 @@ def test_slow_preset_slows_speech_and_stretches_pauses_not_holds(scripts: Path,
                  "--scripts", str(scripts), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     manifest = load_manifest(tmp_path / "neck")
-    assert (manifest["settings"]["rate"], manifest["settings"]["pacing"]["pace"]) == (120, 1.4)
+    assert (manifest["settings"]["rate"], manifest["settings"]["pace"]) == (120, 1.4)
+    assert manifest["build"]["pacing"]["pace"] == 1.4
     items = manifest["tracks"][0]["items"]
     lengths = {(i["reason"], i["end_ms"] - i["start_ms"]) for i in items
                if i["kind"] == "silence"}
