@@ -1,6 +1,6 @@
 """The default engine: pyttsx3 (espeak-ng driver on Linux) in a worker process.
 
-pyttsx3 2.99 has traps, each handled here (see GUIDE.md section 5):
+pyttsx3 2.99 has traps, each handled here:
 - the first runAndWait() after init() returns before the audio is written: prime it;
 - two save_to_file() calls before one runAndWait() write only the last file: one each;
 - runAndWait() can return before the file is written (not only the first time; under
@@ -93,6 +93,7 @@ class Pyttsx3Backend:
         # Wait until libespeak-ng is idle: if it still "is playing" when runAndWait ends
         # its loop, pyttsx3 flags a stop that cancels the *next* utterance.
         self._cdll.espeak_Synchronize()
+        self._lib.reseed()  # the same breath noise for the same text (see EspeakLib.reseed)
         self._finished.clear()
         self._tts.save_to_file(text, str(path))
         self._tts.runAndWait()
