@@ -121,7 +121,7 @@ class EspeakLib:
             function = getattr(lib, name)
             function.restype = restype
             function.argtypes = argtypes
-        # espeak-ng 1.52 and later; an older system library has no such call.
+        # In the wheel's espeak-ng (1.52); an older system library may lack it.
         self._set_seed = getattr(lib, "espeak_ng_SetRandSeed", None)
         if self._set_seed is not None:
             self._set_seed.restype = c_int
