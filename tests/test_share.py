@@ -8,8 +8,8 @@ from __future__ import annotations
 import getpass
 import io
 import json
-import os
 import re
+import shutil
 import subprocess
 import zipfile
 from html.parser import HTMLParser
@@ -22,7 +22,15 @@ import feedparser
 import pytest
 import zxingcpp
 from audio import load_manifest
-from conftest import COVER_NAME, HOSTILE_TITLE, REPO, SHARE_BASE_URL, VOICEGUIDE, Writer
+from conftest import (
+    COVER_NAME,
+    HOSTILE_TITLE,
+    REPO,
+    SHARE_BASE_URL,
+    VOICEGUIDE,
+    Unprivileged,
+    Writer,
+)
 from PIL import Image
 from test_client import CLIENT as MARIA
 
@@ -500,17 +508,25 @@ def test_an_output_folder_that_cannot_be_made(scripts: Path, tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_output_folder(scripts: Path, built: Path) -> None:
-    before = snapshot(built)
-    (built / "daily").chmod(0o555)
-    try:
-        result = run("share", "--scripts", str(scripts), "--out", str(built))
-    finally:
-        (built / "daily").chmod(0o755)
-    assert result.returncode == ExitCode.OUTPUT
+def test_a_read_only_output_folder(scripts: Path, unprivileged: Unprivileged) -> None:
+    """A routine's folder its user may not write: `share` fails (exit 5) and changes
+    nothing. Run by a user without root's powers (nobody, when the tests run as root:
+    root writes into read-only folders), in a folder of its own, built and shared there
+    once first."""
+    scripts = shutil.copytree(scripts, unprivileged.folder / "scripts")
+    unprivileged.give(scripts)
+    out = unprivileged.folder / "out"
+    for command in (["build", "--engine", "tone"], ["share"]):
+        result = unprivileged.voiceguide(*command, "--scripts", str(scripts), "--out",
+                                         str(out))
+        assert result.returncode == 0, result.stderr
+    (out / "daily").chmod(0o555)
+    before = snapshot(out)
+    result = unprivileged.voiceguide("share", "--scripts", str(scripts), "--out", str(out))
+    assert result.returncode == ExitCode.OUTPUT, result.stderr
     assert "error: can't write the share folder" in result.stderr
-    assert snapshot(built) == before
+    assert "Traceback" not in result.stderr
+    assert snapshot(out) == before
 
 
 @pytest.mark.parametrize("where", ["while zipping", "when the zip is swapped in"])
