@@ -7,6 +7,7 @@ that wrote them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -83,3 +84,24 @@ def ffprobe() -> str | None:
         bundled = Path(spec.origin).parent / "binaries" / "ffprobe"
         found = str(bundled) if bundled.is_file() else None
     return found
+
+
+def ebur128(path: Path) -> tuple[float, float]:
+    """(integrated LUFS, true peak dBTP) from ffmpeg's own EBU R128 meter (it prints
+    them to 0.1)."""
+    err = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-af",
+                          "ebur128=peak=true", "-f", "null", "-"], capture_output=True,
+                         text=True, check=True).stderr
+    summary = err[err.rindex("Summary:"):]
+    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary)[1])  # type: ignore[index]
+    peak = float(re.search(r"Peak:\s+(-?[\d.inf]+) dBFS", summary)[1])  # type: ignore[index]
+    return lufs, peak
+
+
+def pyloudnorm_lufs(path: Path) -> float:
+    """The file's integrated loudness by pyloudnorm, decoded at 48 kHz (any format)."""
+    import pyloudnorm
+
+    decoded = decode(path, 48000)
+    samples = decoded.samples.astype(np.float64) / 32768
+    return float(pyloudnorm.Meter(48000).integrated_loudness(samples))

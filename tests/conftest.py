@@ -1,14 +1,17 @@
-"""Shared fixtures: small script libraries written into a temporary folder."""
+"""Shared fixtures: small script libraries written into a temporary folder; in CI, a
+test that would skip fails instead; commands run as a user without root's powers."""
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,116 @@ SHARE_BASE_URL = "https://clinic.example/homework/"
 # Every build in the tests (and the commands they run) caches sentences in a folder of
 # this test run, never in the user's cache.
 os.environ["VOICEGUIDE_CACHE"] = tempfile.mkdtemp(prefix="voiceguide-test-cache-")
+
+pytest_plugins = ["pytester"]  # tests of the CI rule below run pytest on small test files
+
+
+# --------------------------------------------------------------------------- CI
+
+
+def in_ci() -> bool:
+    """CI sets CI=true (any value but empty, 0, false, no or off counts)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+class SkipsFailInCI:
+    """In CI no test may skip: a test that would skip because a tool is missing (Chromium,
+    ffprobe, anything) fails there instead, saying why, so a CI machine that lost a tool
+    can't pass while testing less. Elsewhere skips stay skips (shown by -ra). A test that
+    should never run in CI must be deselected there, not skipped. Expected failures
+    (xfail) are left alone."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Iterator[None]:
+        report: pytest.TestReport = yield
+        if report.skipped and not hasattr(report, "wasxfail") and in_ci():
+            report.outcome = "failed"
+            report.longrepr = f"skipped in CI, where every test must run: {_reason(report)}"
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Iterator[None]:
+        report: pytest.CollectReport = yield
+        if report.skipped and in_ci():
+            report.outcome = "failed"
+            report.longrepr = f"skipped in CI, where every test must run: {_reason(report)}"
+        return report
+
+
+def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # (file, line, "Skipped: why")
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(SkipsFailInCI(), "skips-fail-in-ci")
+
+
+# --------------------------------------------------------------------------- users
+
+COMMON_NAMES = {"root", "nobody", "user", "admin", "runner", "build", "ubuntu", "debian",
+                "guest", "test", "home", "share"}
+
+
+@dataclass(frozen=True)
+class Unprivileged:
+    """A user without root's powers, a folder of its own (outside pytest's temporary
+    folders, which only their owner can enter) and a way to run commands as it. As root
+    (as CI runs), the user is `nobody`, reached through setpriv with every group
+    dropped; as anyone else, it is that user, who already has no such powers."""
+
+    name: str
+    folder: Path
+    home: Path
+
+    def command(self, args: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return args
+        return ["setpriv", f"--reuid={self.name}", "--regid=nogroup", "--clear-groups",
+                "--", *args]
+
+    def env(self, **more: str) -> dict[str, str]:
+        """The environment of a command run as the user: its own home and render cache,
+        and its name in USER and LOGNAME (root's are not left behind)."""
+        return {**os.environ, "HOME": str(self.home), "USER": self.name,
+                "LOGNAME": self.name, "VOICEGUIDE_CACHE": str(self.folder / "cache"),
+                **more}
+
+    def run(self, args: list[str], cwd: Path | None = None, **env: str
+            ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(args), capture_output=True, text=True,
+                              cwd=cwd or self.folder, env=self.env(**env), timeout=300)
+
+    def voiceguide(self, *args: str, cwd: Path | None = None, **env: str
+                   ) -> subprocess.CompletedProcess[str]:
+        return self.run([VOICEGUIDE, *args], cwd=cwd, **env)
+
+    def give(self, path: Path) -> None:
+        """Make `path` and everything under it the user's own."""
+        if os.geteuid() != 0:
+            return
+        account = pwd.getpwnam(self.name)
+        for found in [path, *path.rglob("*")]:
+            os.chown(found, account.pw_uid, account.pw_gid, follow_symlinks=False)
+
+
+@pytest.fixture
+def unprivileged() -> Iterator[Unprivileged]:
+    name = "nobody" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+    folder = Path(tempfile.mkdtemp(prefix="voiceguide-unprivileged-"))
+    (folder / "home").mkdir()
+    user = Unprivileged(name, folder, folder / "home")
+    user.give(folder)
+    try:
+        yield user
+    finally:
+        for path in [folder, *folder.rglob("*")]:  # read-only folders the test left
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o755)
+        shutil.rmtree(folder)
 
 GOOD_TECHNIQUE = """\
 id: neck

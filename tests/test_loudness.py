@@ -1,14 +1,20 @@
 """The loudness measurements against brute force and pyloudnorm: the shortcuts taken
 for speed (oversampling only where a peak can matter, metering in pieces) must give the
-same figures as doing all the work."""
+same figures as doing all the work. Then the README's loudness figures, on real files."""
 
 from __future__ import annotations
 
 import math
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyloudnorm
 import pytest
+from audio import ebur128, load_manifest, pyloudnorm_lufs
+from conftest import REPO, VOICEGUIDE
 from scipy.signal import resample_poly
 
 from voiceguide.loudness import (
@@ -24,6 +30,7 @@ from voiceguide.loudness import (
 from voiceguide.model import Clip
 
 RATE = 22050
+README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def speechlike(seconds: float, seed: int) -> np.ndarray:
@@ -96,3 +103,81 @@ def test_normalize_reaches_the_target_under_the_ceiling() -> None:
     out = np.frombuffer(normalize(clip, target, margin_db=1.3).pcm, dtype="<i2")
     assert program_lufs(out, RATE) == pytest.approx(-16, abs=0.2)
     assert 20 * math.log10(exact_block_peaks(out).max()) <= -1 - 1.3 + 0.05
+
+
+# --------------------------------------------------------------------------- real files
+# What the README promises of the files, measured on real builds with the real voice by
+# readers other than voiceguide's meter: pyloudnorm on the decoded file, ffmpeg's ebur128.
+
+CLOSE_LU = 0.15  # MP3, Vorbis, WAV: the README's "within 0.15 LU"
+PROMISED_LU = 0.5  # every file: beyond it a file is encoded again
+
+
+def check_file(path: Path, lufs: float, peak: float, manifest: dict[str, Any],
+               within: float = CLOSE_LU) -> float:
+    """The file at `lufs` within `within` LU and under `peak` dBTP, as the manifest says
+    and as pyloudnorm and ffmpeg measure it; returns the error (negative: quieter)."""
+    measured = pyloudnorm_lufs(path)
+    assert measured == pytest.approx(manifest["integrated_lufs"], abs=0.02), path.name
+    assert abs(manifest["integrated_lufs"] - lufs) <= within, (path.name, manifest)
+    assert manifest["true_peak_dbtp"] <= peak, (path.name, manifest)
+    ffmpeg_lufs, ffmpeg_peak = ebur128(path)
+    assert abs(ffmpeg_lufs - lufs) <= within, (path.name, ffmpeg_lufs)
+    assert ffmpeg_peak <= peak, (path.name, ffmpeg_peak)
+    return float(manifest["integrated_lufs"]) - lufs
+
+
+@pytest.mark.e2e
+def test_the_default_routine_is_as_loud_as_the_readme_says(quickstart: Path) -> None:
+    manifest = load_manifest(quickstart)
+    entries = [*manifest["tracks"], manifest["routine"]]
+    for entry in entries:
+        check_file(quickstart / entry["file"], -16, -1, entry["loudness"])
+    said = re.search(r"The\s+default routine measures (-[\d.]+) to (-[\d.]+) LUFS per file "
+                     r"\(the full routine (-[\d.]+)\), true\s+peaks between (-[\d.]+) and "
+                     r"(-[\d.]+) dBTP", " ".join(README.split()))
+    assert said, "the README's figures for the default routine"
+    low, high, full, peak_low, peak_high = map(float, said.groups())
+    lufs = [e["loudness"]["integrated_lufs"] for e in entries]
+    peaks = [e["loudness"]["true_peak_dbtp"] for e in entries]
+    figures = (min(lufs), max(lufs), manifest["routine"]["loudness"]["integrated_lufs"],
+               min(peaks), max(peaks))
+    # the build is deterministic; one step of rounding of slack for another CPU
+    assert figures == pytest.approx((*sorted((low, high)), full, *sorted((peak_low, peak_high))),
+                                    abs=0.011)
+
+
+def build_outro(tmp_path: Path, *options: str) -> tuple[Path, dict[str, Any]]:
+    """The bundled outro technique, built with the real voice as a user would; its file
+    and the file's loudness from the manifest."""
+    result = subprocess.run([VOICEGUIDE, "build", "outro", "--scripts", str(REPO / "scripts"),
+                             "--out", str(tmp_path), *options], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    manifest = load_manifest(tmp_path / "outro")
+    return tmp_path / "outro" / manifest["routine"]["file"], manifest["routine"]["loudness"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("audio_format", ["mp3", "m4a", "opus", "ogg", "wav"])
+def test_every_format_is_at_the_target_under_the_ceiling(tmp_path: Path,
+                                                         audio_format: str) -> None:
+    path, loudness = build_outro(tmp_path, "--format", audio_format)
+    assert path.suffix == f".{audio_format}"
+    if audio_format in ("m4a", "opus"):  # the README: a little under the target
+        error = check_file(path, -16, -1, loudness, within=PROMISED_LU)
+        assert -PROMISED_LU <= error <= 0
+    else:
+        check_file(path, -16, -1, loudness)
+
+
+@pytest.mark.e2e
+def test_another_target_and_ceiling(tmp_path: Path) -> None:
+    path, loudness = build_outro(tmp_path, "--loudness", "-20", "--true-peak", "-2")
+    check_file(path, -20, -2, loudness)
+
+
+@pytest.mark.e2e
+def test_under_a_background_bed(tmp_path: Path) -> None:
+    path, loudness = build_outro(tmp_path, "--background", "rain")
+    check_file(path, -16, -1, loudness)

@@ -117,7 +117,7 @@ def test_real_routine_full_file_is_its_tracks_sample_for_sample(quickstart: Path
     for track, samples in zip(manifest["tracks"][:-1], parts, strict=False):
         assert samples.size % frame_samples(rate) == 0, track["file"]
     seconds = manifest["routine"]["duration_ms"] / 1000
-    # Readers that ignore the gapless trim add the encoder delay and padding (GUIDE.md)
+    # Readers that ignore the gapless trim add the encoder delay and padding
     assert MP3(quickstart / manifest["routine"]["file"]).info.length == pytest.approx(
         seconds, abs=2 * MP3_FRAME / rate)
     probe = ffprobe()

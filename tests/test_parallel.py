@@ -1,9 +1,12 @@
 """Parallel work gives the same result as serial work: speech said by several worker
-processes at once, and tracks encoded at once, make the same files and manifest."""
+processes at once, and tracks encoded at once, make the same files and manifest. With
+the default voice (en-us+f3, whose breath noise comes from espeak-ng's random numbers),
+as the README promises it."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -11,15 +14,15 @@ from conftest import REPO
 
 from voiceguide.build import BuildOptions, build, open_library, plans_for
 from voiceguide.cache import ClipCache
+from voiceguide.engines import make_engine
+from voiceguide.engines.base import VoiceSettings
 from voiceguide.engines.worker import WorkerEngine
 from voiceguide.render import blocks, utterances
-from voiceguide.settings import Choices
 
 pytestmark = pytest.mark.e2e
 
-# The f3 variant adds breath noise that differs from run to run through pyttsx3 (README):
-# a plain voice makes uncached builds comparable byte for byte.
-PLAIN: Choices = {"voice": "en-us"}
+DEFAULT = VoiceSettings()
+assert DEFAULT.voice == "en-us+f3"  # the breathy variant: its noise must not vary
 
 
 def test_parallel_and_serial_builds_are_identical(tmp_path: Path,
@@ -39,7 +42,7 @@ def test_parallel_and_serial_builds_are_identical(tmp_path: Path,
     folders = {}
     for jobs in (1, 2):
         started.clear()
-        options = BuildOptions(chosen=PLAIN, jobs=jobs, out=tmp_path / f"out{jobs}",
+        options = BuildOptions(chosen={}, jobs=jobs, out=tmp_path / f"out{jobs}",
                                cache=ClipCache(tmp_path / f"cache{jobs}"))
         (written,) = build(library, ["homework"], options)
         # a fresh worker for every block, and one for the overview ("Today: ...")
@@ -60,3 +63,18 @@ def test_blocks_are_fixed_by_the_texts_alone() -> None:
     assert len(shares) == 4 and {len(s) for s in shares} == {25}
     assert blocks(texts[:30]) == [texts[:30]]  # a short remainder joins the block
     assert blocks(texts[:5]) == [texts[:5]]
+
+
+@pytest.mark.parametrize("engine", ["pyttsx3", "espeak"])
+def test_the_default_voice_is_the_same_in_every_worker_at_any_time(engine: str) -> None:
+    """espeak_ng_Initialize seeds the noise generator from the clock (in whole seconds):
+    two fresh workers started in different seconds must still make the same clips."""
+    texts = ["Press gently, and breathe out slowly.", "Now the same on your left side."]
+    said = []
+    for _ in range(2):
+        second = int(time.time())
+        while int(time.time()) == second:  # the next second: another clock seed
+            time.sleep(0.05)
+        with make_engine(VoiceSettings(engine=engine)) as voice:
+            said.append([voice.synthesize(text).pcm for text in texts])
+    assert said[0] == said[1]

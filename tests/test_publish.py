@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import webvtt
-from audio import decode, ffprobe, load_manifest
+from audio import decode, ebur128, ffprobe, load_manifest
 from conftest import Writer
 from mutagen.id3 import ID3, CTOCFlags
 from mutagen.mp4 import MP4
@@ -26,7 +26,6 @@ from PIL import Image
 from voiceguide.build import BuildOptions, build
 from voiceguide.errors import ExitCode
 from voiceguide.library import load_library
-from voiceguide.native import ffmpeg_exe
 from voiceguide.settings import Choices
 
 VOICEGUIDE = str(Path(sys.executable).with_name("voiceguide"))
@@ -43,17 +42,6 @@ def ffprobe_chapters(path: Path) -> list[tuple[str, int, int]]:
                          check=True, capture_output=True, text=True).stdout
     return [(c["tags"]["title"], round(float(c["start_time"]) * 1000),
              round(float(c["end_time"]) * 1000)) for c in json.loads(out)["chapters"]]
-
-
-def ebur128(path: Path) -> tuple[float, float]:
-    """(integrated LUFS, true peak dBTP) from ffmpeg's own EBU R128 meter."""
-    err = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-af",
-                          "ebur128=peak=true", "-f", "null", "-"], capture_output=True,
-                         text=True, check=True).stderr
-    summary = err[err.rindex("Summary:"):]
-    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary)[1])  # type: ignore[index]
-    peak = float(re.search(r"Peak:\s+(-?[\d.inf]+) dBFS", summary)[1])  # type: ignore[index]
-    return lufs, peak
 
 
 def ms(timestamp: str) -> int:
@@ -73,10 +61,10 @@ def test_every_file_is_at_the_loudness_target(quickstart: Path) -> None:
     entries = [*manifest["tracks"], manifest["routine"]]
     for entry in entries:
         lufs, peak = ebur128(quickstart / entry["file"])
-        assert -17 <= lufs <= -15, (entry["file"], lufs)
+        assert abs(lufs + 16) <= 0.15, (entry["file"], lufs)  # the README's promise
         assert peak <= -1.0, (entry["file"], peak)
-        # The manifest records what the file measures (pyloudnorm, within 0.5 LU).
-        assert abs(entry["loudness"]["integrated_lufs"] - lufs) <= 0.5
+        # The manifest records what the file measures (ffmpeg reads to 0.1 LU).
+        assert abs(entry["loudness"]["integrated_lufs"] - lufs) <= 0.15
         assert entry["loudness"]["true_peak_dbtp"] <= -1.0
 
 
@@ -222,7 +210,9 @@ def test_other_formats_carry_tags_chapters_and_length(scripts: Path, tmp_path: P
         wav = WAVE(full)
         assert wav.tags is not None and str(wav.tags["TIT2"]) == "Daily"
         assert len(wav.tags.getall("CHAP")) == 2
-    if audio_format != "wav" and ffprobe():
+    if audio_format != "wav":
+        if ffprobe() is None:  # everything else is checked by now; in CI this fails
+            pytest.skip("no ffprobe on this machine to read the chapters")
         assert [t for t, _, _ in ffprobe_chapters(full)] == [t for t, _ in chapters]
 
 

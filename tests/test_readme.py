@@ -136,3 +136,51 @@ def test_readme_lexicon_example_loads(tmp_path: Path) -> None:
     lexicon = load_lexicon("en", path)
     assert lexicon.apply("Close the door, find the masseter.") == (
         "Cloze the door, find the miseeter.")
+
+
+# --------------------------------------------------------------------------- licences
+
+
+def licence_rows() -> dict[str, str]:
+    """The README's licence table: each package named in backticks in the first column
+    (normalized as pip does), with its licence cell."""
+    from packaging.utils import canonicalize_name
+
+    section = README.split("## Licences", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("part", "---"):
+            for name in re.findall(r"`([^`]+)`", cells[0]):
+                rows[canonicalize_name(name)] = cells[1]
+    return rows
+
+
+def test_every_runtime_dependency_has_a_row_in_the_licence_table() -> None:
+    """A new dependency must say its licence in the README; the licence is the one its
+    installed metadata states (License-Expression, or a short License field)."""
+    import tomllib
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    rows = licence_rows()
+    for dependency in pyproject["project"]["dependencies"]:
+        name = canonicalize_name(Requirement(dependency).name)
+        assert name in rows, f"{name} has no row under the README's 'Licences'"
+        try:
+            meta = metadata.metadata(name)
+        except metadata.PackageNotFoundError:
+            continue  # a dependency of other Pythons only (audioop-lts)
+        stated = meta.get("License-Expression") or meta.get("License") or ""
+        if stated and len(stated) <= 60 and "\n" not in stated:
+            assert stated in rows[name], (name, stated, rows[name])
+    assert pyproject["project"]["license"] == "MIT"
+
+
+def test_the_licence_file_is_mit() -> None:
+    text = (REPO / "LICENSE").read_text()
+    assert text.startswith("MIT License\n\nCopyright (c) 2026 the voiceguide authors\n")
+    assert "THE SOFTWARE IS PROVIDED \"AS IS\"" in text

@@ -9,7 +9,9 @@ import getpass
 import io
 import json
 import os
+import pwd
 import re
+import shutil
 import subprocess
 import zipfile
 from html.parser import HTMLParser
@@ -22,7 +24,16 @@ import feedparser
 import pytest
 import zxingcpp
 from audio import load_manifest
-from conftest import COVER_NAME, HOSTILE_TITLE, REPO, SHARE_BASE_URL, VOICEGUIDE, Writer
+from conftest import (
+    COMMON_NAMES,
+    COVER_NAME,
+    HOSTILE_TITLE,
+    REPO,
+    SHARE_BASE_URL,
+    VOICEGUIDE,
+    Unprivileged,
+    Writer,
+)
 from PIL import Image
 from test_client import CLIENT as MARIA
 
@@ -152,18 +163,15 @@ def published_bytes(folder: Path) -> dict[str, bytes]:
     return files
 
 
-COMMON_WORDS = {"root", "user", "admin", "runner", "build", "ubuntu", "debian", "guest",
-                "test", "home", "share"}
-
-
-def check_private(folder: Path, *private: Path) -> None:
+def check_private(folder: Path, *private: Path, user: str | None = None) -> None:
     """Nothing of the builder's machine is published: no home folder, no path of the
-    output or scripts, no user name (unless it is a common word)."""
+    output or scripts, no user name (this process's, its account's, and `user`, the name
+    a command ran under; unless it is a common word, which could appear anyway)."""
     needles = {str(Path.home()), *(str(p.resolve()) for p in private),
                *(str(p) for p in private)}
-    user = getpass.getuser()
-    if len(user) >= 4 and user.lower() not in COMMON_WORDS:
-        needles.add(user)
+    for name in (getpass.getuser(), pwd.getpwuid(os.getuid()).pw_name, user):
+        if name and len(name) >= 4 and name.lower() not in COMMON_NAMES:
+            needles.add(name)
     for name, data in published_bytes(folder).items():
         for needle in needles:
             assert needle.encode() not in data, (name, needle)
@@ -240,6 +248,32 @@ def test_share_builds_the_routine_then_writes_folder_and_zip(scripts: Path,
     check_feed(shared.folder, manifest, None)
     check_private(shared.folder, tmp_path, scripts)
     assert not [p for p in (tmp_path / "daily").iterdir() if p.name.startswith(".")]
+
+
+def test_a_share_names_nothing_of_who_made_it_or_where(scripts: Path,
+                                                       unprivileged: Unprivileged) -> None:
+    """`build` then `share --base-url`, run as a user with a name of its own (in USER and
+    LOGNAME, where getpass finds it) and the scripts and output in its home folder: none
+    of the names or paths are published. As root too: the commands run as nobody, with
+    that name and home, so the check never rests on root's name, too common to look for."""
+    name = "maplewood7"
+    home = unprivileged.home / name
+    work = home / "Clinic files"
+    scripts = shutil.copytree(scripts, work / "scripts")
+    out = work / "output"
+    unprivileged.give(unprivileged.folder)
+    for command in (["build", "--engine", "tone"], ["share", "--base-url", SHARE_BASE_URL]):
+        result = unprivileged.voiceguide(*command, "--scripts", str(scripts), "--out",
+                                         str(out), cwd=work, HOME=str(home), USER=name,
+                                         LOGNAME=name)
+        assert result.returncode == 0, result.stderr
+    folder = out / "daily" / "share"
+    assert (folder / "feed.xml").is_file() and (folder / "qr.svg").is_file()
+    check_private(folder, home, work, scripts, out, unprivileged.folder, user=name)
+    for leak in (name, str(home), str(out)):  # the check is no no-op: each would be seen
+        (folder / "leak.txt").write_text(f"made by {leak}.")
+        with pytest.raises(AssertionError, match=r"leak\.txt"):
+            check_private(folder, home, work, scripts, out, unprivileged.folder, user=name)
 
 
 def test_a_technique_shared_on_its_own(scripts: Path, tmp_path: Path) -> None:
@@ -500,17 +534,25 @@ def test_an_output_folder_that_cannot_be_made(scripts: Path, tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_output_folder(scripts: Path, built: Path) -> None:
-    before = snapshot(built)
-    (built / "daily").chmod(0o555)
-    try:
-        result = run("share", "--scripts", str(scripts), "--out", str(built))
-    finally:
-        (built / "daily").chmod(0o755)
-    assert result.returncode == ExitCode.OUTPUT
+def test_a_read_only_output_folder(scripts: Path, unprivileged: Unprivileged) -> None:
+    """A routine's folder its user may not write: `share` fails (exit 5) and changes
+    nothing. Run by a user without root's powers (nobody, when the tests run as root:
+    root writes into read-only folders), in a folder of its own, built and shared there
+    once first."""
+    scripts = shutil.copytree(scripts, unprivileged.folder / "scripts")
+    unprivileged.give(scripts)
+    out = unprivileged.folder / "out"
+    for command in (["build", "--engine", "tone"], ["share"]):
+        result = unprivileged.voiceguide(*command, "--scripts", str(scripts), "--out",
+                                         str(out))
+        assert result.returncode == 0, result.stderr
+    (out / "daily").chmod(0o555)
+    before = snapshot(out)
+    result = unprivileged.voiceguide("share", "--scripts", str(scripts), "--out", str(out))
+    assert result.returncode == ExitCode.OUTPUT, result.stderr
     assert "error: can't write the share folder" in result.stderr
-    assert snapshot(built) == before
+    assert "Traceback" not in result.stderr
+    assert snapshot(out) == before
 
 
 @pytest.mark.parametrize("where", ["while zipping", "when the zip is swapped in"])

@@ -27,6 +27,8 @@ CHARS_UTF8 = 1
 ENDPAUSE = 0x1000  # the pause after the last sentence, as pyttsx3 asks for it too
 RATE, VOLUME = 1, 2
 EE_OK = 0
+# The start of espeak-ng's noise generator for every utterance (see EspeakLib.reseed).
+NOISE_SEED = 1
 
 
 class _Voice(ctypes.Structure):
@@ -119,6 +121,11 @@ class EspeakLib:
             function = getattr(lib, name)
             function.restype = restype
             function.argtypes = argtypes
+        # In the wheel's espeak-ng (1.52); an older system library may lack it.
+        self._set_seed = getattr(lib, "espeak_ng_SetRandSeed", None)
+        if self._set_seed is not None:
+            self._set_seed.restype = c_int
+            self._set_seed.argtypes = [ctypes.c_long]
 
     def initialize(self) -> None:
         """Synchronous output: espeak_Synth returns when the audio is all delivered."""
@@ -156,9 +163,22 @@ class EspeakLib:
         self._lib.espeak_SetParameter(RATE, rate, 0)
         self._lib.espeak_SetParameter(VOLUME, round(volume * 100), 0)
 
+    def reseed(self) -> None:
+        """Start the noise generator from the same point: call before each utterance.
+
+        Breathy variants, the default f3 among them, mix noise into the voice, and
+        espeak_ng_Initialize seeds its generator from the clock: the same sentence came
+        out different from one second to the next, and its noise went on from whatever
+        the process said before. Seeded before every utterance, a clip depends on its
+        text and settings alone, whichever worker says it and when.
+        """
+        if self._set_seed is not None:
+            self._set_seed(NOISE_SEED)
+
     def synthesize(self, text: str) -> bytes:
         """PCM for `text`, at `sample_rate()`. Needs `initialize()`."""
         self._chunks.clear()
+        self.reseed()
         data = text.encode()
         flags = CHARS_UTF8 | ENDPAUSE
         error = self._lib.espeak_Synth(data, len(data) + 1, 0, POS_CHARACTER, 0, flags, None, None)

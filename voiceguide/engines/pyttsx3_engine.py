@@ -93,6 +93,7 @@ class Pyttsx3Backend:
         # Wait until libespeak-ng is idle: if it still "is playing" when runAndWait ends
         # its loop, pyttsx3 flags a stop that cancels the *next* utterance.
         self._cdll.espeak_Synchronize()
+        self._lib.reseed()  # the same breath noise for the same text (see EspeakLib.reseed)
         self._finished.clear()
         self._tts.save_to_file(text, str(path))
         self._tts.runAndWait()
