@@ -19,6 +19,7 @@ from voiceguide.assemble import (
     frame_rate_of,
     planned_samples,
 )
+from voiceguide.atomic import folder_lock, remove_leftovers
 from voiceguide.background import Bed, load_bed, mix_background, speech_spans
 from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.encode import Encoding
@@ -74,6 +75,7 @@ class BuildOptions:
     cache: ClipCache | None = field(default_factory=lambda: ClipCache(default_cache_dir()))
     out: Path = Path("output")
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)  # at once: workers, files
+    wait: bool = True  # for another build of the same folder; False: OutputError at once
 
     def settings(self, library: Library, client: Client | None = None) -> Settings:
         return resolve(self.chosen, client=client, clinic=library.clinic, slow=self.slow)
@@ -98,6 +100,7 @@ class Progress:
     started: Callable[[int, int], None] = lambda utterances, files: None
     spoke: Callable[[str], None] = lambda text: None
     wrote: Callable[[Path], None] = lambda path: None
+    waiting: Callable[[Path], None] = lambda folder: None  # another build holds it
 
 
 @dataclass(frozen=True)
@@ -315,10 +318,13 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     written = []
     for assembled, made in ready:
         digest = fingerprint(assembled, settings, made, publishing)
-        earlier = up_to_date(options.out, assembled.plan.routine.id, digest)
-        written.append(earlier or write_routine(
-            assembled, options.out, settings, made, publishing, options.jobs,
-            progress.wrote, digest))
+        folder = options.out / assembled.plan.routine.id
+        with folder_lock(folder, options.wait, progress.waiting):
+            remove_leftovers(folder)
+            earlier = up_to_date(options.out, assembled.plan.routine.id, digest)
+            written.append(earlier or write_routine(
+                assembled, options.out, settings, made, publishing, options.jobs,
+                progress.wrote, digest))
     return written
 
 

@@ -17,12 +17,12 @@ import json
 import os
 import re
 import struct
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import platformdirs
 
+from voiceguide.atomic import temp_path
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.model import Clip
 
@@ -75,7 +75,7 @@ class ClipCache:
     def put(self, key: str, clip: Clip) -> None:
         """Store a clip; a cache that can't be written only costs speed, never the build."""
         path = self._path(key)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temp = temp_path(path)
         header = _HEADER.pack(_MAGIC, clip.frame_rate, clip.samples,
                               hashlib.sha256(clip.pcm).digest())
         try:

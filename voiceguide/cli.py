@@ -74,6 +74,9 @@ CacheOption = Annotated[Path | None, typer.Option(
     help="Render cache folder [default: $VOICEGUIDE_CACHE, else the user cache].")]
 NoCacheOption = Annotated[bool, typer.Option(
     "--no-cache", help="Speak every sentence again; neither read nor write the cache.")]
+NoWaitOption = Annotated[bool, typer.Option(
+    "--no-wait", help="When another voiceguide is writing the same output folder, stop "
+    "at once (exit 5) instead of waiting for it.")]
 
 
 def _version(value: bool) -> None:
@@ -183,6 +186,7 @@ def build_command(
     clinic: ClinicOption = None,
     cache: CacheOption = None,
     no_cache: NoCacheOption = False,
+    no_wait: NoWaitOption = False,
     scripts: ScriptsOption = None,
 ) -> None:
     """Build routines (or single techniques, or a client's routine) into tagged,
@@ -196,7 +200,7 @@ def build_command(
                    format=audio_format, bitrate=bitrate, loudness=loudness,
                    true_peak=true_peak, step_chapters=step_chapters or None)
     options = BuildOptions(chosen=chosen, slow=slow, out=out, jobs=jobs,
-                           cache=None if no_cache else _cache(cache))
+                           cache=None if no_cache else _cache(cache), wait=not no_wait)
     with progress_bars() as progress:
         written = build(library, names or [], options, progress, person)
     for result in written:
@@ -216,8 +220,12 @@ def progress_bars() -> Iterator[Progress]:
             bars.update(speak, total=utterances)
             bars.update(encode, total=files)
 
+        def waiting(folder: Path) -> None:
+            console.print(f"Waiting for another voiceguide to finish writing "
+                          f"{shown_path(folder)}/ ...", highlight=False)
+
         yield Progress(started=started, spoke=lambda _: bars.advance(speak),
-                       wrote=lambda _: bars.advance(encode))
+                       wrote=lambda _: bars.advance(encode), waiting=waiting)
 
 
 def say_built(result: Written, list_files: bool) -> None:
@@ -252,6 +260,7 @@ def share_command(
     clinic: ClinicOption = None,
     cache: CacheOption = None,
     no_cache: NoCacheOption = False,
+    no_wait: NoWaitOption = False,
     scripts: ScriptsOption = None,
 ) -> None:
     """Make a folder to share a routine with a client: a page with players, chapters,
@@ -266,8 +275,8 @@ def share_command(
         client, name = Path(name), None
     library = open_library(scripts, clinic)
     person = load_client(client, library) if client else None
-    options = BuildOptions(out=out, jobs=jobs,
-                           cache=None if no_cache else _cache(cache))
+    options = BuildOptions(out=out, jobs=jobs, cache=None if no_cache else _cache(cache),
+                           wait=not no_wait)
     with progress_bars() as progress:
         shared = share(library, name, base_url, options, person, progress)
     say_built(shared.built, list_files=False)

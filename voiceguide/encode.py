@@ -15,9 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from voiceguide.errors import EngineError, SettingsError
+from voiceguide.atomic import temp_path
+from voiceguide.errors import EngineError, OutputError, SettingsError
 from voiceguide.model import Chapter, Clip
-from voiceguide.native import ffmpeg_exe
+from voiceguide.native import FFMPEG_HINT, ffmpeg_exe
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,24 @@ def ffmetadata(chapters: Sequence[Chapter]) -> str:
     return "\n".join(rows) + "\n"
 
 
+# What ffmpeg says when the fault is the disk's or the folder's, not the encoder's.
+_WRITE_FAULTS = ("No space left on device", "Permission denied", "Read-only file system",
+                 "Disk quota exceeded")
+
+
 def _run_ffmpeg(args: list[str], pieces: Iterable[bytes], name: str) -> None:
     """Run ffmpeg with `pieces` written to its stdin one by one: the audio is never joined
-    into one buffer or written to a temporary WAV (what pydub's export does)."""
-    with subprocess.Popen([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *args],
-                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE) as proc:
+    into one buffer or written to a temporary WAV (what pydub's export does). EngineError
+    when the encoder is missing or fails; OutputError when the file can't be written."""
+    exe = ffmpeg_exe()
+    try:
+        proc = subprocess.Popen([exe, "-v", "error", "-nostdin", "-y", *args],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise EngineError(f"ffmpeg ({exe}) could not be started: {exc.strerror or exc}",
+                          FFMPEG_HINT) from None
+    with proc:
         assert proc.stdin is not None and proc.stderr is not None
         try:
             for piece in pieces:
@@ -104,10 +117,15 @@ def _run_ffmpeg(args: list[str], pieces: Iterable[bytes], name: str) -> None:
             proc.stdin.close()
         except BrokenPipeError:
             pass  # ffmpeg stopped early: its own message says why
-        error = proc.stderr.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise EngineError(f"ffmpeg could not encode {name}: {error.strip()[-400:]}",
-                          "check that imageio-ffmpeg is installed: pip install imageio-ffmpeg")
+        error = proc.stderr.read().decode(errors="replace").strip()
+    if proc.returncode == 0:
+        return
+    fault = next((f for f in _WRITE_FAULTS if f in error), None)
+    if fault:
+        raise OutputError(f"can't write {name}: {fault}",
+                          "check the folder's permissions and free space")
+    last = error.splitlines()[-1] if error else f"exit code {proc.returncode}"
+    raise EngineError(f"ffmpeg could not encode {name}: {last[-300:]}", FFMPEG_HINT)
 
 
 def encode(audio: Clip | Sequence[Clip], path: Path, encoding: Encoding,
@@ -116,7 +134,7 @@ def encode(audio: Clip | Sequence[Clip], path: Path, encoding: Encoding,
     clips = [audio] if isinstance(audio, Clip) else list(audio)
     fmt = encoding.audio
     args = ["-f", "s16le", "-ar", str(clips[0].frame_rate), "-ac", "1", "-i", "pipe:0"]
-    meta = path.with_name(path.name + ".ffmeta")
+    meta = temp_path(path.with_name(path.name + ".ffmeta"))
     if fmt.chapters_by_ffmpeg and chapters:
         meta.write_text(ffmetadata(chapters), encoding="utf-8")
         args += ["-i", str(meta), "-map", "0:a", "-map_chapters", "1"]
@@ -137,7 +155,7 @@ def remux_mp3(data: bytes, path: Path) -> None:
     """Copy an MP3 stream's frames into `path` unchanged; ffmpeg writes a fresh Info frame
     (seek table, LAME checksums) from the stream's counts, delay and padding. The stream
     goes through a file: read from a pipe, ffmpeg loses the padding."""
-    joined = path.with_name(path.name + ".join")
+    joined = temp_path(path.with_name(path.name + ".join"))
     try:
         joined.write_bytes(data)
         _run_ffmpeg(["-f", "mp3", "-i", str(joined), "-c", "copy", "-id3v2_version", "0",
@@ -147,7 +165,8 @@ def remux_mp3(data: bytes, path: Path) -> None:
 
 
 def decode(path: Path, frame_rate: int) -> Clip:
-    """Decode any output file back to mono PCM at frame_rate (gapless headers honoured)."""
+    """Decode any output file back to mono PCM at frame_rate (gapless headers honoured).
+    EngineError when it can't be read: the encoder wrote no real audio."""
     result = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "s16le",
                              "-ac", "1", "-ar", str(frame_rate), "-"], capture_output=True,
                             check=False)

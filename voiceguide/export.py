@@ -9,13 +9,10 @@ measured, so the manifest records the loudness of the file itself.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
-import os
 import re
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -25,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from voiceguide.assemble import AssembledRoutine, join_clips
+from voiceguide.atomic import checkpoint, link_or_copy, staged
 from voiceguide.cover import routine_cover
 from voiceguide.encode import AUDIO_SUFFIXES, Encoding, decode, encode, remux_mp3
-from voiceguide.errors import OutputError
+from voiceguide.errors import EngineError
 from voiceguide.loudness import (
     Loudness,
     LoudnessMeter,
@@ -39,6 +37,7 @@ from voiceguide.loudness import (
 from voiceguide.manifest import (
     FORMAT,
     MANIFEST,
+    FileCheck,
     FileEntry,
     LoudnessEntry,
     Provenance,
@@ -106,16 +105,14 @@ def fingerprint(assembled: AssembledRoutine, settings: Settings, made: Provenanc
 
 def up_to_date(out_root: Path, routine_id: str, digest: str) -> Written | None:
     """The earlier build of this routine, when its fingerprint matches and every file its
-    manifest names is still there; else None."""
+    manifest names is there as it was written (size and sha256); else None."""
     folder = out_root / routine_id
     manifest = read_manifest(folder)
-    if manifest is None or manifest.fingerprint != digest:
+    if manifest is None or manifest.fingerprint != digest or not manifest.intact(folder):
         return None
     audio = manifest.audio_files()
     paths = [folder / name for name in
              [*audio, *manifest.caption_files(), manifest.routine.playlist]]
-    if not all(p.is_file() for p in paths):
-        return None
     return Written(folder, tuple(paths[:len(audio)]), folder / MANIFEST,
                    tuple(paths[len(audio):]), unchanged=True)
 
@@ -125,10 +122,6 @@ class _Audio:
     clips: tuple[Clip, ...]  # played back to back: a track, or every track of the routine
     name: str
     tags: Tags
-
-
-def _temp_name(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
 def _normalized(clips: Sequence[Clip], publishing: Publishing) -> list[Clip]:
@@ -152,6 +145,8 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing
                language_3(publishing.language))
         write_tags(temp, publishing.encoding.format, job.tags)
         decoded = decode(temp, clips[0].frame_rate)
+        check_length(temp.name, decoded.samples, sum(c.samples for c in clips),
+                     decoded.frame_rate, publishing.encoding.format)
         return measure(decoded), decoded
 
     clips = _normalized(job.clips, publishing)
@@ -161,6 +156,23 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing
         whole = join_clips(clips)
         loudness, decoded = encode_once([correct(whole, target, measure(whole), loudness)])
     return loudness, decoded
+
+
+# How far a decoded file may differ in length from what was encoded: MP3 (LAME's gapless
+# header) and WAV decode exactly; AAC and Opus add their own priming, under 50 ms.
+_LENGTH_SLACK_S = {"mp3": 0.0, "wav": 0.0}
+_OTHER_SLACK_S = 0.06
+
+
+def check_length(name: str, decoded: int, encoded: int, frame_rate: int, audio_format: str
+                 ) -> None:
+    """EngineError when a file decodes to another length than the audio given to the
+    encoder: an encoder that wrote a truncated or empty file must not pass as a build."""
+    slack = round(_LENGTH_SLACK_S.get(audio_format, _OTHER_SLACK_S) * frame_rate)
+    if abs(decoded - encoded) > slack:
+        raise EngineError(f"the encoder wrote {name} {decoded / frame_rate:.2f} s long, but "
+                          f"{encoded / frame_rate:.2f} s were encoded",
+                          "check the encoder (ffmpeg): reinstall imageio-ffmpeg")
 
 
 def _decoded(path: Path, frame_rate: int) -> tuple[None, Clip]:
@@ -173,6 +185,9 @@ def _join_routine(job: _Audio, tracks: Sequence[Path], temp: Path) -> None:
     then tagged."""
     remux_mp3(join([read_stream(path.read_bytes()) for path in tracks]), temp)
     write_tags(temp, "mp3", job.tags)
+    rate = job.clips[0].frame_rate
+    check_length(temp.name, read_stream(temp.read_bytes()).samples,
+                 sum(c.samples for c in job.clips), rate, "mp3")
 
 
 def can_join_tracks(assembled: AssembledRoutine, publishing: Publishing) -> bool:
@@ -200,12 +215,14 @@ def _file_print(job: _Audio, publishing: Publishing) -> str:
 
 
 def _earlier_files(folder: Path) -> dict[str, tuple[str, Loudness]]:
-    """Each audio file of the earlier build in `folder`: its fingerprint and loudness."""
+    """Each audio file of the earlier build in `folder` that is still as it was written
+    (a damaged or replaced one is made again): its fingerprint and loudness."""
     manifest = read_manifest(folder)
     if manifest is None:
         return {}
     entries: list[TrackEntry | RoutineEntry] = [*manifest.tracks, manifest.routine]
-    return {e.file: (e.fingerprint, e.loudness.loudness()) for e in entries}
+    return {e.file: (e.fingerprint, e.loudness.loudness()) for e in entries
+            if e.file in manifest.files and manifest.files[e.file].matches(folder / e.file)}
 
 
 def is_alone(routine: Routine) -> bool:
@@ -257,10 +274,23 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
     return jobs, chapters, alone
 
 
+def _ours(routine_id: str) -> re.Pattern[str]:
+    """The names of the files a build of this routine writes: anything else in its folder
+    (the share folder and zip, the user's own files) is carried over by the next build."""
+    return re.compile(rf"^(\d\d-[a-z0-9-]+|{re.escape(routine_id)})\.({_OURS})$|"
+                      rf"^{re.escape(MANIFEST)}$")
+
+
 def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Settings,
                   made: Provenance, publishing: Publishing | None = None, jobs: int = 1,
                   progress: Callable[[Path], None] | None = None,
                   digest: str = "") -> Written:
+    """Write the routine's folder: made anew beside the old one (unchanged audio files are
+    hard links, not encoded again) and put in its place in one step (atomic.staged), so
+    the folder is always a whole build. Files of an earlier build that this one no
+    longer makes (a technique removed, another format) are gone with the old folder;
+    anything else in it (the share folder, the user's own files) is carried over. The
+    caller holds the folder's lock."""
     publishing = publishing or Publishing()
     routine = assembled.plan.routine
     folder = out_root / routine.id
@@ -274,65 +304,49 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
     track_files = audio[-1:] if alone else audio[:-1]
     playlist = playlist_text([(a.name, t.duration_ms, t.plan.technique.title)
                               for a, t in zip(track_files, assembled.tracks, strict=True)])
-
-    created = not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"can't create the output folder {folder}: {exc.strerror}",
-                          "choose another output folder") from None
-    finals = [folder / a.name for a in audio]
-    texts = {folder / n: t for n, t in zip(caption_names, captions, strict=True)}
-    texts[folder / playlist_name] = playlist
-    manifest_path = folder / MANIFEST
-    temps = {path: _temp_name(path) for path in [*finals, *texts, manifest_path]}
-    try:
-        prints = [_file_print(a, publishing) for a in audio]
-        earlier = _earlier_files(folder)
-        kept = [final.is_file() and earlier.get(final.name, ("", None))[0] == p
-                for final, p in zip(finals, prints, strict=True)]
-        loudness = _write_audio(audio, finals, temps, kept, earlier, publishing, jobs,
+    texts = dict(zip(caption_names, captions, strict=True))
+    texts[playlist_name] = playlist
+    ours = _ours(routine.id)
+    prints = [_file_print(a, publishing) for a in audio]
+    earlier = _earlier_files(folder)
+    kept = [(folder / a.name).is_file() and earlier.get(a.name, ("", None))[0] == p
+            for a, p in zip(audio, prints, strict=True)]
+    with staged(folder, carry=lambda name: not ours.match(name)) as stage:
+        loudness = _write_audio(audio, stage, folder, kept, earlier, publishing, jobs,
                                 not alone and can_join_tracks(assembled, publishing),
                                 progress)
+        for name, text in texts.items():
+            (stage / name).write_text(text, encoding="utf-8")
         entries = [FileEntry(audio=a.name, captions=c, loudness=LoudnessEntry.of(lu),
                              fingerprint=fp)
                    for a, c, lu, fp in zip(audio, caption_names, loudness, prints, strict=True)]
         track_entries = entries[-1:] if alone else entries[:-1]
+        files = {name: FileCheck.of(stage / name) for name in [*(a.name for a in audio),
+                                                              *texts]}
         manifest = make_manifest(assembled, track_entries, entries[-1], playlist_name,
                                  [] if alone else chapters, settings,
                                  made.model_copy(update={"clinic": publishing.clinic.name}),
-                                 digest)
-        for path, text in texts.items():
-            temps[path].write_text(text, encoding="utf-8")
-        temps[manifest_path].write_text(manifest.to_json(), encoding="utf-8")
-        for path, temp in temps.items():  # the manifest is last: it vouches for the rest
-            if temp.exists() or path.suffix not in AUDIO_SUFFIXES:
-                temp.replace(path)
-    except OSError as exc:
-        raise OutputError(f"can't write to {folder}: {exc.strerror}",
-                          "check the folder's permissions and free space") from None
-    finally:
-        for temp in temps.values():
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
-        if created and not any(folder.iterdir()):
-            folder.rmdir()
-    _remove_stale(folder, routine.id, {p.name for p in temps})
-    return Written(folder, tuple(finals), manifest_path, tuple(texts))
+                                 digest, files)
+        (stage / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+    return Written(folder, tuple(folder / a.name for a in audio), folder / MANIFEST,
+                   tuple(folder / n for n in texts))
 
 
-def _write_audio(audio: list[_Audio], finals: list[Path], temps: dict[Path, Path],
-                 kept: list[bool], earlier: dict[str, tuple[str, Loudness]],
-                 publishing: Publishing, jobs: int, joined: bool,
-                 progress: Callable[[Path], None] | None) -> list[Loudness]:
-    """Encode every audio file that changed (a kept file stays as it is) and measure it;
-    with `joined`, the full routine is joined from the tracks' files instead of encoded.
-    (Not joined, the full routine normalizes its tracks again, in parallel with them:
-    rare, and simpler than waiting on them.) ffmpeg runs as a subprocess and numpy
-    frees the GIL: threads do run in parallel."""
+def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool],
+                 earlier: dict[str, tuple[str, Loudness]], publishing: Publishing,
+                 jobs: int, joined: bool, progress: Callable[[Path], None] | None
+                 ) -> list[Loudness]:
+    """Encode into `stage` every audio file that changed (a kept file is linked from
+    `folder` as it is) and measure it; with `joined`, the full routine is joined from the
+    tracks' files instead of encoded. (Not joined, the full routine normalizes its tracks
+    again, in parallel with them: rare, and simpler than waiting on them.) ffmpeg runs
+    as a subprocess and numpy frees the GIL: threads do run in parallel."""
     count = len(audio) - 1 if joined else len(audio)  # the files encoded here
-    parts, paths, keeps = audio[:count], finals[:count], kept[:count]
+    parts, keeps = audio[:count], kept[:count]
     rate = audio[0].clips[0].frame_rate
+    for a, keep in zip(audio, kept, strict=True):
+        if keep:
+            link_or_copy(folder / a.name, stage / a.name)
     full_needed = joined and not kept[-1]
     # The full routine's loudness is that of the decoded tracks back to back, which is
     # exactly the decoded full file (mp3join): measured as the tracks come in, in order.
@@ -340,41 +354,32 @@ def _write_audio(audio: list[_Audio], finals: list[Path], temps: dict[Path, Path
     loudness: list[Loudness] = []
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
         futures: list[Future[tuple[Loudness | None, Clip]] | None] = [
-            pool.submit(_encode_and_measure, a, temps[path], publishing) if not keep
-            else pool.submit(_decoded, path, rate) if full_needed
-            else None for a, path, keep in zip(parts, paths, keeps, strict=True)]
-        for n, (path, keep) in enumerate(zip(paths, keeps, strict=True)):
+            pool.submit(_encode_and_measure, a, stage / a.name, publishing) if not keep
+            else pool.submit(_decoded, stage / a.name, rate) if full_needed
+            else None for a, keep in zip(parts, keeps, strict=True)]
+        for n, (a, keep) in enumerate(zip(parts, keeps, strict=True)):
             future, futures[n] = futures[n], None  # let each decoded track go once used
             result = future.result() if future else None
             measured = result[0] if result else None
-            loudness.append(earlier[path.name][1] if keep or measured is None else measured)
+            loudness.append(earlier[a.name][1] if keep or measured is None else measured)
             if result and full_needed:
                 meter.feed(np.frombuffer(result[1].pcm, dtype="<i2"))
                 peak = max(peak, loudness[-1].true_peak_db)
             del result, future
+            checkpoint("encoded")
             if progress:
-                progress(path)
+                progress(folder / a.name)
     if joined:
-        full = finals[-1]
+        full = audio[-1]
         if kept[-1]:
             loudness.append(earlier[full.name][1])
         else:
-            tracks = [p if keep else temps[p] for p, keep in zip(paths, keeps, strict=True)]
             try:
-                _join_routine(audio[-1], tracks, temps[full])
+                _join_routine(full, [stage / a.name for a in parts], stage / full.name)
                 loudness.append(Loudness(meter.lufs(), peak))
             except CannotJoin:  # not expected of LAME, but never worth a failed build
-                loudness.append(_encode_and_measure(audio[-1], temps[full], publishing)[0])
+                loudness.append(_encode_and_measure(full, stage / full.name,
+                                                    publishing)[0])
         if progress:
-            progress(full)
+            progress(folder / full.name)
     return loudness
-
-
-def _remove_stale(folder: Path, routine_id: str, keep: set[str]) -> None:
-    """Files of an earlier build of this routine that this build no longer makes (a
-    technique removed or moved, another format) would confuse a client browsing the
-    folder."""
-    ours = re.compile(rf"^(\d\d-[a-z0-9-]+|{re.escape(routine_id)})\.({_OURS})$")
-    for path in folder.iterdir():
-        if ours.match(path.name) and path.name not in keep:
-            path.unlink()

@@ -10,6 +10,7 @@ folder again.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path, PurePath
 from typing import Literal
@@ -22,7 +23,8 @@ from voiceguide.model import Chapter, Cue, Placed, Silence, Speech, Track, sampl
 from voiceguide.plan import Pacing
 from voiceguide.settings import Settings
 
-FORMAT: Literal[4] = 4  # 4: settings as resolved, how the audio was made under "build"
+FORMAT: Literal[4] = 4  # 4: settings as resolved, how the audio was made under "build",
+#                          each file's size and sha256
 MANIFEST = "manifest.json"
 
 
@@ -122,6 +124,28 @@ class RoutineEntry(_Json):
     chapters: tuple[ChapterEntry, ...]
 
 
+class FileCheck(_Json):
+    """What a file of the folder was when it was written: a rebuild that finds it
+    otherwise (damaged, replaced, half-written by something else) makes it again."""
+
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path) -> FileCheck:
+        digest = hashlib.sha256()
+        with path.open("rb") as file:
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+        return cls(size=path.stat().st_size, sha256=digest.hexdigest())
+
+    def matches(self, path: Path) -> bool:
+        try:
+            return path.stat().st_size == self.size and FileCheck.of(path) == self
+        except OSError:
+            return False
+
+
 class Provenance(_Json):
     """How the audio was made, beyond the settings: enough to tell whether it would come
     out the same today."""
@@ -141,6 +165,12 @@ class Manifest(_Json):
     settings: Settings
     build: Provenance
     fingerprint: str = ""  # of everything the files are made of (export.fingerprint)
+    files: dict[str, FileCheck] = {}  # every file but this one, as written
+
+    def intact(self, folder: Path) -> bool:
+        """Every file the manifest names is in `folder` as it was written."""
+        return bool(self.files) and all(check.matches(folder / name)
+                                        for name, check in self.files.items())
 
     def audio_files(self) -> list[str]:
         """The audio files, the full routine last, each once (a technique built alone
@@ -193,7 +223,8 @@ def track_entry(track: Track, entry: FileEntry, start: int) -> TrackEntry:
 
 def make_manifest(assembled: AssembledRoutine, tracks: list[FileEntry], routine: FileEntry,
                   playlist: str, chapters: list[Chapter], settings: Settings,
-                  made: Provenance, fingerprint: str = "") -> Manifest:
+                  made: Provenance, fingerprint: str = "",
+                  files: dict[str, FileCheck] | None = None) -> Manifest:
     info = assembled.plan.routine
     return Manifest(
         routine=RoutineEntry(
@@ -204,4 +235,4 @@ def make_manifest(assembled: AssembledRoutine, tracks: list[FileEntry], routine:
             chapters=tuple(ChapterEntry.of(c) for c in chapters)),
         tracks=tuple(track_entry(t, e, s) for t, e, s in
                      zip(assembled.tracks, tracks, assembled.starts, strict=True)),
-        settings=settings, build=made, fingerprint=fingerprint)
+        settings=settings, build=made, fingerprint=fingerprint, files=files or {})

@@ -11,6 +11,7 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from voiceguide.atomic import temp_path
 from voiceguide.encode import FORMATS, Encoding, encode
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import VoiceSettings
@@ -64,7 +65,7 @@ def say_to_file(text: str, settings: VoiceSettings, lexicon: Lexicon, path: Path
 
 
 def _write(clip: Clip, path: Path, encoding: Encoding) -> None:
-    partial = path.with_name(f".{path.name}.partial")
+    partial = temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         encode(clip, partial, encoding)

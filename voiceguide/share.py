@@ -11,10 +11,9 @@ always matches the scripts), then writes `OUT/<id>/share/`:
 - the audio files, their WebVTT captions, the cover, the full routine's JSON chapters;
 - `qr.svg` and `qr.png`: the page's address, when the folder's web address is known;
 
-and `OUT/<id>/<id>-share.zip` beside it, holding the same files. The folder is written
-in full under a temporary name beside the old one and then swapped in; the zip is
-written under a temporary name and renamed: a failure leaves the previous share as it
-was.
+and `OUT/<id>/<id>-share.zip` beside it, holding the same files. Both are written into
+a new version of the routine's folder, which replaces the old one in one step: a
+failure or a kill leaves the previous share as it was.
 
 Everything published comes from the scripts, the clinic profile, the client file and
 the manifest: never a path or a name of the machine that built it. Text is escaped by
@@ -25,12 +24,9 @@ from quoted file names with urllib.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import io
 import json
-import os
-import shutil
 import uuid
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -47,6 +43,7 @@ import jinja2
 import segno
 from markupsafe import Markup
 
+from voiceguide.atomic import folder_lock, link_or_copy, staged
 from voiceguide.build import BuildOptions, Progress, Target, build, targets_for
 from voiceguide.cover import routine_cover
 from voiceguide.encode import AUDIO_SUFFIXES, FORMATS
@@ -531,48 +528,35 @@ def share(library: Library, name: str | None = None, base_url: str | None = None
         if wrong:
             raise OutputError(f"{shown_path(path)} is in the way: it should be {kind}",
                               "move it away, or choose another output folder")
-    (written,) = build(library, names, as_last_built(options, library, routine_folder,
-                                                      client), progress, client)
-    manifest = Manifest.from_json(written.manifest.read_bytes())
-    return _write_share(written, manifest, target, library.clinic,
-                        client.note if client else "", base, folder, archive)
-
-
-def _fresh_folder(parent: Path, what: str) -> Path:
-    """A new hidden folder (made with the user's umask, unlike mkdtemp's 0700: the
-    share folder is meant to be read by a web server)."""
-    folder = parent / f".{what}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    folder.mkdir()
-    return folder
-
-
-def _copy(source: Path, target: Path) -> None:
-    """A hard link where the file system allows it (builds replace files, never rewrite
-    them, so the link keeps its content), else a copy."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
+    with folder_lock(routine_folder, options.wait, (progress or Progress()).waiting):
+        (written,) = build(library, names, as_last_built(options, library, routine_folder,
+                                                          client), progress, client)
+        manifest = Manifest.from_json(written.manifest.read_bytes())
+        return _write_share(written, manifest, target, library.clinic,
+                            client.note if client else "", base, folder, archive)
 
 
 def _write_share(written: Written, manifest: Manifest, target: Target, clinic: Clinic,
                  note: str, base: str | None, folder: Path, archive: Path) -> Shared:
+    """The share folder and zip, written into a new version of the routine's folder that
+    replaces it in one step (atomic.staged): a reader never sees a new share folder
+    beside an old zip, and a failure leaves the previous share as it was. The caller
+    holds the folder's lock."""
     routine = manifest.routine
     built = written.folder
     audio, captions = manifest.audio_files(), manifest.caption_files()
     cover, cover_mime = routine_cover(clinic.cover, routine.title, clinic.name,
                                       len(manifest.tracks), routine.duration_ms)
     cover_name = "cover.png" if cover_mime == "image/png" else "cover.jpg"
-    stage: Path | None = None
-    old: Path | None = None
-    temp_zip = archive.with_name(f".{archive.name}.{os.getpid()}.tmp")
-    try:
-        stage = _fresh_folder(built, "share")
+    replaced = (folder.name, archive.name)
+    with staged(built, carry=lambda name: name not in replaced) as routine_stage:
+        stage = routine_stage / folder.name
+        stage.mkdir()
         for name in [*audio, *captions]:
-            _copy(built / name, stage / name)
+            link_or_copy(routine_stage / name, stage / name)
         (stage / cover_name).write_bytes(cover)
         texts = {name: (stage / name).read_text(encoding="utf-8") for name in captions}
-        published = datetime.fromtimestamp(int((built / routine.file).stat().st_mtime),
+        published = datetime.fromtimestamp(int((stage / routine.file).stat().st_mtime),
                                            UTC)
         sizes = {p.name: p.stat().st_size for p in stage.iterdir()}
         view = share_view(target, clinic, manifest, ShareFiles(
@@ -584,32 +568,7 @@ def _write_share(written: Written, manifest: Manifest, target: Target, clinic: C
                 (stage / name).write_bytes(data)
         (stage / FEED).write_bytes(feed_xml(view))
         (stage / PAGE).write_text(page_html(view, qr=base is not None), encoding="utf-8")
-        _zip(stage, temp_zip, f"{routine.id}-share")
-        # Swap the new folder in, then the zip; on a failure put the old folder back.
-        if folder.exists():
-            old = _fresh_folder(built, "old-share")
-            folder.replace(old / SHARE_FOLDER)
-        moved = False
-        try:
-            stage.replace(folder)
-            moved = True
-            temp_zip.replace(archive)
-        except OSError:
-            if moved:
-                folder.replace(stage)  # removed below
-            if old is not None:
-                (old / SHARE_FOLDER).replace(folder)
-            raise
-    except OSError as exc:
-        raise OutputError(f"can't write the share folder {shown_path(folder)}: "
-                          f"{exc.strerror or exc}",
-                          "check the folder's permissions and free space") from None
-    finally:
-        for leftover in (stage, old):
-            if leftover is not None and leftover.exists():
-                shutil.rmtree(leftover, ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            temp_zip.unlink()
+        _zip(stage, routine_stage / archive.name, f"{routine.id}-share")
     files = tuple(sorted(folder.iterdir()))
     return Shared(folder, archive, files, view.page_url, view.feed_url, base, written)
 
