@@ -347,7 +347,8 @@ class BatchResult:
 
 
 def batch(library: Library, files: Sequence[Path], options: BuildOptions | None = None,
-          progress: Progress | None = None) -> list[BatchResult]:
+          progress: Progress | None = None,
+          done: Callable[[BatchResult], None] | None = None) -> list[BatchResult]:
     """Build every client file's routine, sharing the render cache. A bad file is
     reported and skipped; it never stops the others. Each client gets the settings
     `build` gives it: the options' choices over its own file's."""
@@ -361,10 +362,13 @@ def batch(library: Library, files: Sequence[Path], options: BuildOptions | None 
         try:
             client = load_client(path, library)
             (written,) = build(library, (), each, progress, client)
+            result = BatchResult(path, "unchanged" if written.unchanged else "built",
+                                 written.folder)
         except VoiceguideError as exc:
-            return BatchResult(path, "failed", reason=exc.render().splitlines()[0])
-        return BatchResult(path, "unchanged" if written.unchanged else "built",
-                           written.folder)
+            result = BatchResult(path, "failed", reason=exc.render().splitlines()[0])
+        if done:
+            done(result)
+        return result
 
     with ThreadPoolExecutor(max_workers=at_once) as pool:
         return list(pool.map(one, files))

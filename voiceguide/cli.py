@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, cast
@@ -74,6 +74,8 @@ CacheOption = Annotated[Path | None, typer.Option(
     help="Render cache folder [default: $VOICEGUIDE_CACHE, else the user cache].")]
 NoCacheOption = Annotated[bool, typer.Option(
     "--no-cache", help="Speak every sentence again; neither read nor write the cache.")]
+QuietOption = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress bars (they show only on a terminal anyway).")]
 NoWaitOption = Annotated[bool, typer.Option(
     "--no-wait", help="When another voiceguide is writing the same output folder, stop "
     "at once (exit 5) instead of waiting for it.")]
@@ -187,6 +189,7 @@ def build_command(
     cache: CacheOption = None,
     no_cache: NoCacheOption = False,
     no_wait: NoWaitOption = False,
+    quiet: QuietOption = False,
     scripts: ScriptsOption = None,
 ) -> None:
     """Build routines (or single techniques, or a client's routine) into tagged,
@@ -201,31 +204,42 @@ def build_command(
                    true_peak=true_peak, step_chapters=step_chapters or None)
     options = BuildOptions(chosen=chosen, slow=slow, out=out, jobs=jobs,
                            cache=None if no_cache else _cache(cache), wait=not no_wait)
-    with progress_bars() as progress:
+    with progress_bars(quiet) as (progress, _):
         written = build(library, names or [], options, progress, person)
     for result in written:
         say_built(result, list_files=True)
 
 
 @contextmanager
-def progress_bars() -> Iterator[Progress]:
-    """Progress bars for speaking and encoding, on stderr when it is a terminal."""
+def progress_bars(quiet: bool = False, clients: int = 0
+                  ) -> Iterator[tuple[Progress, Callable[[], None]]]:
+    """Progress bars on stderr, only when it is a terminal (never into piped output) and
+    not `quiet`: sentences said of all, audio files written of all, and with `clients`
+    a batch's clients done of all. Yields the callbacks for the build and one to call
+    when a client is done."""
     console = Console(stderr=True)
     with Bars(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-              transient=True, console=console, disable=not console.is_terminal) as bars:
+              transient=True, console=console,
+              disable=quiet or not console.is_terminal) as bars:
+        done = bars.add_task("Clients", total=clients) if clients else None
         speak = bars.add_task("Speaking", total=None)
         encode = bars.add_task("Encoding", total=None)
 
         def started(utterances: int, files: int) -> None:
-            bars.update(speak, total=utterances)
-            bars.update(encode, total=files)
+            # a batch starts a build per client: the totals add up
+            for task, more in ((speak, utterances), (encode, files)):
+                bars.update(task, total=(bars.tasks[task].total or 0) + more)
+
+        def client_done() -> None:
+            if done is not None:
+                bars.advance(done)
 
         def waiting(folder: Path) -> None:
             console.print(f"Waiting for another voiceguide to finish writing "
                           f"{shown_path(folder)}/ ...", highlight=False)
 
         yield Progress(started=started, spoke=lambda _: bars.advance(speak),
-                       wrote=lambda _: bars.advance(encode), waiting=waiting)
+                       wrote=lambda _: bars.advance(encode), waiting=waiting), client_done
 
 
 def say_built(result: Written, list_files: bool) -> None:
@@ -261,6 +275,7 @@ def share_command(
     cache: CacheOption = None,
     no_cache: NoCacheOption = False,
     no_wait: NoWaitOption = False,
+    quiet: QuietOption = False,
     scripts: ScriptsOption = None,
 ) -> None:
     """Make a folder to share a routine with a client: a page with players, chapters,
@@ -277,7 +292,7 @@ def share_command(
     person = load_client(client, library) if client else None
     options = BuildOptions(out=out, jobs=jobs, cache=None if no_cache else _cache(cache),
                            wait=not no_wait)
-    with progress_bars() as progress:
+    with progress_bars(quiet) as (progress, _):
         shared = share(library, name, base_url, options, person, progress)
     say_built(shared.built, list_files=False)
     size = sum(p.stat().st_size for p in shared.files)
@@ -391,6 +406,7 @@ def batch_command(
         "--format", help=f"Audio format: {', '.join(FORMATS)} {_default('format')}.")
                             ] = None,
     jobs: JobsOption = CORES,
+    quiet: QuietOption = False,
     scripts: ScriptsOption = None,
 ) -> None:
     """Build every client file's routine in a folder, sharing the render cache; one bad
@@ -402,7 +418,8 @@ def batch_command(
     library = open_library(scripts)
     options = BuildOptions(chosen=given(engine=engine, format=audio_format), out=out,
                            jobs=jobs)
-    results = batch(library, files, options)
+    with progress_bars(quiet, clients=len(files)) as (progress, client_done):
+        results = batch(library, files, options, progress, lambda _: client_done())
     for result in results:
         where = f" -> {shown_path(result.folder)}/" if result.folder else ""
         typer.echo(f"{result.status:<9} {shown_path(result.file)}{where}"
