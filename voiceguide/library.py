@@ -78,11 +78,20 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
     problems: list[Problem] = []
     techniques: list[Technique] = []
     routines: list[Routine] = []
-    for path in _script_files(root / "techniques"):
+    # The clinic first: its language says which letters the voice can read.
+    clinic = Clinic()
+    profile = clinic_file or root / CLINIC_FILE
+    if clinic_file is not None or profile.is_file():
         try:
-            techniques.append(parse_technique(path, shown_path(path)))
+            clinic = parse_clinic(profile, shown_path(profile))
         except ScriptError as exc:
             problems.extend(exc.problems)
+    for path in _script_files(root / "techniques"):
+        try:
+            techniques.append(parse_technique(path, shown_path(path), clinic.language))
+        except ScriptError as exc:
+            problems.extend(exc.problems)
+
     for path in _script_files(root / "routines"):
         try:
             routines.append(parse_routine(path, shown_path(path)))
@@ -100,13 +109,6 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
         problems += [_at(r.source, f"routine '{r.id}' is marked default, and so is "
                          f"'{defaults[0].id}' (mark only one routine 'default: true')")
                      for r in defaults[1:]]
-    clinic = Clinic()
-    profile = clinic_file or root / CLINIC_FILE
-    if clinic_file is not None or profile.is_file():
-        try:
-            clinic = parse_clinic(profile, shown_path(profile))
-        except ScriptError as exc:
-            problems.extend(exc.problems)
     for name, ref in (("intro", clinic.intro), ("outro", clinic.outro)):
         if ref and ref not in by_id:
             problems.append(Problem(clinic.file, 0, 0, f"'{name}' names no technique: "
@@ -119,7 +121,7 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
 def load_client(path: Path, library: Library) -> Client:
     """A client file, checked against the library: every technique it names exists, and
     every override is for a chosen technique."""
-    client = parse_client(path, shown_path(path))
+    client = parse_client(path, shown_path(path), library.clinic.language)
     problems = [_at(source, f"no technique has the id '{tid}'{_suggest(tid, library.techniques)}")
                 for tid, source in zip(client.techniques, client.technique_sources, strict=True)
                 if tid not in library.techniques]
@@ -206,8 +208,21 @@ def _parse_any(path: Path) -> object:
     if path.name == LEXICON_FILE:
         return read_lexicon(path, shown)
     if path.parent.name == "clients":
-        return parse_client(path, shown)
-    return parse_file(path, shown)
+        return parse_client(path, shown, _language_near(path))
+    return parse_file(path, shown, _language_near(path))
+
+
+def _language_near(path: Path) -> str:
+    """The narration's language for a file checked on its own: the clinic profile's of
+    the scripts folder it is in (beside it, or one folder up), else English."""
+    for folder in (path.parent, path.parent.parent):
+        profile = folder / CLINIC_FILE
+        if profile.is_file():
+            try:
+                return parse_clinic(profile, shown_path(profile)).language
+            except ScriptError:
+                break  # checked on its own, if it is named
+    return "en"
 
 
 def routines_named(library: Library, names: Iterable[str]) -> list[Routine]:

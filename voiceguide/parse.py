@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -95,24 +96,37 @@ def parse_duration(value: object) -> int:
     return ms
 
 
-def check_text(value: object) -> str:
-    """Spoken text: non-empty, no markup (see voiceguide.text.spoken_problem)."""
+def check_text(value: object, language: str | None = None) -> str:
+    """Text: non-empty, no markup (a summary may be shown and read out by a player), and
+    with a language, for text the voice says, letters its voice can read (see
+    voiceguide.text.spoken_problem)."""
     if value is None:
         raise _fail("is empty: write the text, or remove the line")
     if not isinstance(value, str):
         raise _fail("must be text (put it in quotes if it starts with a number or symbol)")
     text = " ".join(value.split())
-    problem = spoken_problem(text)
+    problem = spoken_problem(text, language)
     if problem:
         raise _fail(problem)
     return text
 
 
-def check_optional_text(value: object) -> str:
+def _language(info: ValidationInfo) -> str | None:
+    """The narration's language, given to the schema as validation context."""
+    context = info.context if isinstance(info.context, dict) else {}
+    language = context.get("language")
+    return language if isinstance(language, str) else None
+
+
+def _spoken(value: object, info: ValidationInfo) -> str:
+    return check_text(value, _language(info))
+
+
+def _optional_spoken(value: object, info: ValidationInfo) -> str:
     """Spoken text that may be left out (a contact line, a note): '' or spoken text."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return ""
-    return check_text(value)
+    return check_text(value, _language(info))
 
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -128,8 +142,9 @@ def check_id(value: object) -> str:
     return value
 
 
-Text = Annotated[str, BeforeValidator(check_text)]
-OptionalText = Annotated[str, BeforeValidator(check_optional_text)]
+Text = Annotated[str, BeforeValidator(_spoken)]  # said by the voice
+OptionalText = Annotated[str, BeforeValidator(_optional_spoken)]
+Shown = Annotated[str, BeforeValidator(check_text)]  # written, not said: any letters
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 Id = Annotated[str, BeforeValidator(check_id)]
 Side = Annotated[str, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
@@ -272,15 +287,15 @@ SidesSpec.model_rebuild()
 class TechniqueSchema(_Schema):
     id: Id
     title: Text
-    summary: Text
+    summary: Shown
     equipment: list[Text] = []
     steps: list[StepSchema] = Field(min_length=1)
 
 
 class RoutineSchema(_Schema):
     id: Id
-    title: Text
-    summary: Text
+    title: Shown
+    summary: Shown
     default: bool = False
     intro: Id | None = None
     techniques: list[Id] = Field(min_length=1)
@@ -297,7 +312,7 @@ def check_language(value: object) -> str:
 
 
 class ClinicSchema(_Schema):
-    name: Text
+    name: Shown
     website: str = ""
     contact: OptionalText = ""
     cover: str | None = None
@@ -565,10 +580,10 @@ def _explain_step_kind(value: Any) -> str:
 M = TypeVar("M", bound=BaseModel)
 
 
-def _validate(doc: _Document, schema: type[M]) -> M:
+def _validate(doc: _Document, schema: type[M], language: str | None = None) -> M:
     positions = _Positions(doc)
     try:
-        return schema.model_validate(doc.data)
+        return schema.model_validate(doc.data, context={"language": language})
     except ValidationError as exc:
         errors = _without_misspelt_missing(exc.errors())
         problems = [positions.problem(tuple(e["loc"]), _explain(e, schema),
@@ -682,24 +697,27 @@ def _kind_of(path: Path, data: Any) -> str:
         else "technique"
 
 
-def parse_file(path: Path, shown: str | None = None) -> Technique | Routine:
+def parse_file(path: Path, shown: str | None = None, language: str | None = None
+               ) -> Technique | Routine:
     """Read one technique or routine file (told apart by its folder, else by its fields)."""
     doc = _read(path, shown or str(path))
     if _kind_of(path, doc.data) == "routine":
         return _routine(doc)
-    return _technique(doc)
+    return _technique(doc, language)
 
 
-def parse_technique(path: Path, shown: str | None = None) -> Technique:
-    return _technique(_read(path, shown or str(path)))
+def parse_technique(path: Path, shown: str | None = None, language: str | None = None
+                    ) -> Technique:
+    """A technique; with `language`, its spoken text must be in that language's letters."""
+    return _technique(_read(path, shown or str(path)), language)
 
 
 def parse_routine(path: Path, shown: str | None = None) -> Routine:
     return _routine(_read(path, shown or str(path)))
 
 
-def _technique(doc: _Document) -> Technique:
-    schema = _validate(doc, TechniqueSchema)
+def _technique(doc: _Document, language: str | None = None) -> Technique:
+    schema = _validate(doc, TechniqueSchema, language)
     convert = _Converter(doc)
     steps = convert.steps(schema.steps, doc.data["steps"], (), in_sides=False)
     if convert.problems:
@@ -725,11 +743,18 @@ def _at(doc: _Document, loc: Loc) -> Source:
     return Source(doc.file, line, col)
 
 
+def _language_of(doc: _Document) -> str | None:
+    """The clinic profile's own language, for checking its spoken lines (None when it is
+    missing or not a language code: its own check reports that)."""
+    value = doc.data.get("language", "en")
+    return value if isinstance(value, str) and not language_problem(value) else None
+
+
 def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
     """The clinic profile. A cover image is checked here, so a missing or unreadable one
     stops the build before anything is written."""
     doc = _read(path, shown or str(path))
-    schema = _validate(doc, ClinicSchema)
+    schema = _validate(doc, ClinicSchema, _language_of(doc))
     cover = None
     if schema.cover:
         cover_path = path.parent / schema.cover
@@ -744,11 +769,12 @@ def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
                   voice=schema.voice, rate=schema.rate, file=doc.file)
 
 
-def parse_client(path: Path, shown: str | None = None) -> Client:
+def parse_client(path: Path, shown: str | None = None, language: str | None = None
+                 ) -> Client:
     """A client's personal routine. Whether its techniques exist is checked against the
     library (library.load_client), which knows them."""
     doc = _read(path, shown or str(path))
-    schema = _validate(doc, ClientSchema)
+    schema = _validate(doc, ClientSchema, language)
     positions = _Positions(doc)
     overrides = tuple((tid, Override(o.repeats, o.hold,
                                      None if o.sides == "both" else o.sides))

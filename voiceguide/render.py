@@ -7,6 +7,7 @@ times mark where the voice is, not where its padding is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from queue import Queue
@@ -47,6 +48,52 @@ def blocks(texts: Sequence[str]) -> list[Sequence[str]]:
     return [texts[n:n + size] for n in range(0, len(texts), size)]
 
 
+# A voice is given at most this many characters at once: long single calls slow down
+# faster than linearly (pyttsx3: 1000 words 3 s, 4000 words 24 s) and may run into the
+# worker's time limit. A longer line is said clause by clause, joined by a short breath.
+MAX_UTTERANCE_CHARS = 400
+CLAUSE_BREATH_MS = 250
+_SPLITTERS = (re.compile(r"(?<=[.!?\u2026])\s+"),  # sentence ends
+              re.compile(r"(?<=[,;:\u2013\u2014])\s+"),  # clauses
+              re.compile(r"\s+"))  # words
+
+
+def clauses(text: str, limit: int = MAX_UTTERANCE_CHARS) -> list[str]:
+    """`text` cut into pieces of at most `limit` characters: at sentence ends where it
+    can, else at commas, semicolons and dashes, else between words (a word longer than
+    `limit` stays whole)."""
+    if len(text) <= limit:
+        return [text]
+    for splitter in _SPLITTERS:
+        parts = splitter.split(text)
+        if len(parts) > 1:
+            break
+    else:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for part in parts:
+        joined = f"{current} {part}" if current else part
+        if current and len(joined) > limit:
+            pieces.append(current)
+            current = part
+        else:
+            current = joined
+    pieces.append(current)  # every piece is shorter than `text`: the recursion ends
+    return [clause for piece in pieces for clause in clauses(piece, limit)]
+
+
+def say_line(engine: Engine, text: str) -> Clip:
+    """One line of a script, trimmed to the voice: said whole, or clause by clause when
+    it is too long for one utterance (see MAX_UTTERANCE_CHARS)."""
+    parts = [trim(engine.synthesize(part)) for part in clauses(text)]
+    if len(parts) == 1:
+        return parts[0]
+    rate = parts[0].frame_rate
+    breath = bytes(2 * (CLAUSE_BREATH_MS * rate // 1000))
+    return Clip(breath.join(part.pcm for part in parts), rate)
+
+
 def render(texts: Iterable[str], engines: Engine | Sequence[Engine],
            progress: Progress | None = None, lexicon: Lexicon | None = None,
            cache: ClipCache | None = None, meanwhile: Callable[[], None] | None = None
@@ -75,7 +122,7 @@ def render(texts: Iterable[str], engines: Engine | Sequence[Engine],
         engine = idle.get()
         try:
             for text in block:
-                clip = trim(engine.synthesize(spoken[text]))
+                clip = say_line(engine, spoken[text])
                 if cache:
                     cache.put(keys[text], clip)
                 clips[text] = clip
