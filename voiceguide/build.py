@@ -59,6 +59,7 @@ from voiceguide.parse import countdown_sayable, parse_clinic
 from voiceguide.plan import PACE_BOUNDS, Framing, Pacing, personalize, plan_routine
 from voiceguide.render import render, utterances
 from voiceguide.sounds import DEFAULT_STYLE, check_style, load_cues
+from voiceguide.voices import resolve_settings
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,8 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     options.encoding.check()
     options.loudness.check()
     check_style(options.cue_style)
+    # A Piper voice may live beside the scripts; the manifest names the voice used.
+    options = replace(options, voice=resolve_settings(options.voice, Path(library.root)))
     if not countdown_sayable(options.pacing.countdown_ms):
         raise SettingsError("--countdown is said in whole seconds, at least 3",
                             "use e.g. --countdown 10, or 0 for none")

@@ -257,9 +257,11 @@ def details(voice: VoiceFiles) -> VoiceDetails:
     if card is not None:
         with contextlib.suppress(OSError, UnicodeDecodeError):
             for heading, lines in _card_sections(card.read_text(encoding="utf-8")).items():
-                licence += [line for line in lines if re.search(r"licen[cs]e", line, re.I)]
+                licence += [re.sub(r"^licen[cs]e:\s*", "", line, flags=re.I)
+                            for line in lines if re.search(r"licen[cs]e", line, re.I)]
                 if heading in ("dataset", "training"):
-                    dataset += [line for line in lines if line not in licence]
+                    dataset += [line for line in lines
+                                if not re.search(r"licen[cs]e", line, re.I)]
     return VoiceDetails(
         name=voice.name, language=str(code or data.get("espeak", {}).get("voice", "")),
         quality=str(audio.get("quality", "")), sample_rate=int(audio.get("sample_rate", 0)),
@@ -268,8 +270,9 @@ def details(voice: VoiceFiles) -> VoiceDetails:
         where=voice.where, path=voice.model)
 
 
-def describe(scripts: Path | None = None) -> list[str]:
-    """The lines `voiceguide voices --engine piper` prints."""
+def describe(scripts: Path | None = None, language: str | None = None) -> list[str]:
+    """The lines `voiceguide voices --engine piper` prints (only voices whose language
+    starts with `language`, when given)."""
     voices = all_voices(scripts)
     if not voices:
         return ["No Piper voices installed.",
@@ -281,6 +284,8 @@ def describe(scripts: Path | None = None) -> list[str]:
             d = details(voice)
         except EngineError as exc:
             lines.append(f"  {voice.name}  (broken: {exc.message})")
+            continue
+        if language and not d.language.lower().startswith(language.lower()):
             continue
         lines.append(f"  {d.name:<24} {d.language:<6} {d.quality:<7} {d.sample_rate} Hz")
         lines += [f"      licence: {line}" for line in d.licence]
