@@ -220,6 +220,7 @@ def piper(work: Path) -> dict[str, float]:
     shutil.copytree(REPO / "scripts", scripts)
     cache, out = work / "piper-cache", work / "piper-out"
     args = ["build", *PIPER, "--scripts", str(scripts), "--out", str(out)]
+    print("piper: cold, no-op and one-edit builds...", file=sys.stderr, flush=True)
     result = {"piper_cold_s": run(args, cache)[0], "piper_noop_s": run(args, cache)[0]}
     neck = scripts / "techniques" / "neck.yaml"
     neck.write_text(neck.read_text().replace("Sit tall, and let your shoulders drop.",
@@ -227,9 +228,11 @@ def piper(work: Path) -> dict[str, float]:
     result["piper_edit_s"] = run(args, cache)[0]
     result["piper_audio_s"] = routine_ms(out / "homework") / 1000
     texts = utterances(plans_for(open_library(REPO / "scripts"), []))
+    print("piper: the floor...", file=sys.stderr, flush=True)
     result["piper_floor_s"] = piper_floor_seconds(texts, result["piper_audio_s"])
     clients = work / "clients"  # written by batch()
     batch_out = work / "piper-batch-out"
+    print("piper: a 20-client batch...", file=sys.stderr, flush=True)
     seconds, _ = run(["batch", str(clients), *PIPER, "--out", str(batch_out)],
                      work / "piper-batch-cache")
     audio = sum(routine_ms(folder) for folder in batch_out.iterdir()) / 1000
