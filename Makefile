@@ -16,7 +16,7 @@ OUT ?= output
 $(READY): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "voiceguide needs Python 3.11 or newer on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,piper]'
 	@touch $(READY)
 
 run: $(READY)

@@ -10,9 +10,13 @@
   audio seconds produced per wall-clock second;
 - memory: peak RSS (the largest process: voiceguide, its speech worker or ffmpeg) of
   builds of a 30- and a 60-minute routine, against their raw PCM size;
-- stages: one build in this process with each stage timed (summed over threads).
+- stages: one build in this process with each stage timed (summed over threads);
+- piper: the same for `--engine piper` (the demo voice): its floor (the same sentences
+  said by Piper, one process per core, each loading the voice once, plus one LAME
+  encode), a cold build, a no-op, one edit, and a 20-client batch.
 
-Run: `make bench` (prints tables, writes bench/results/latest.json).
+Run: `make bench` (prints tables, writes bench/results/latest.json); `python bench/run.py
+--piper` runs only the piper part (writes bench/results/piper.json).
 """
 
 from __future__ import annotations
@@ -93,9 +97,11 @@ def rebuilds(work: Path) -> dict[str, float]:
             "audio_s": routine_ms(work / "out0" / "homework") / 1000}
 
 
-def batch(work: Path) -> dict[str, float]:
-    """20 personal routines of about 10 minutes, cold cache."""
+def batch_clients(work: Path) -> Path:
+    """20 client files of about 10 minutes each, in work/clients."""
     clients = work / "clients"
+    if clients.is_dir():
+        return clients
     clients.mkdir()
     orders = [["neck", "back"], ["face", "neck", "back"], ["back", "ankles-legs"],
               ["face", "ankles-legs"], ["neck", "back", "ankles-legs"]]
@@ -103,6 +109,12 @@ def batch(work: Path) -> dict[str, float]:
         (clients / f"client{n:02d}.yaml").write_text(
             f"id: client-{n:02d}\nname: Client {n}\ntechniques: [{', '.join(orders[n % 5])}]"
             f"\nminutes: 10\n")
+    return clients
+
+
+def batch(work: Path) -> dict[str, float]:
+    """20 personal routines of about 10 minutes, cold cache."""
+    clients = batch_clients(work)
     out = work / "batch-out"
     seconds, _ = run(["batch", str(clients), "--out", str(out)], work / "batch-cache")
     audio = sum(routine_ms(folder) for folder in out.iterdir()) / 1000
@@ -169,7 +181,95 @@ def stage_seconds() -> dict[str, float]:
     return {k: round(v, 2) for k, v in spent.items()}
 
 
+PIPER = ["--engine", "piper"]
+
+
+def _piper_part(texts: list[str], out: Path) -> None:
+    """One floor process: load the voice once, say `texts`, write the raw PCM."""
+    from voiceguide.engines.piper_engine import PiperBackend
+
+    backend = PiperBackend(VoiceSettings(engine="piper"), out.parent)
+    out.write_bytes(b"".join(backend.synthesize(t).pcm for t in texts))
+
+
+def piper_floor_seconds(texts: list[str], audio_s: float) -> float:
+    """Piper saying `texts`, split over one process per core, plus one LAME encode of
+    PCM as long as the routine."""
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = [Path(tmp) / f"part{n}.pcm" for n in range(cores)]
+        start = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, __file__, "--piper-part", str(part),
+                                   json.dumps(texts[n::cores])])
+                 for n, part in enumerate(parts)]
+        assert all(p.wait() == 0 for p in procs), "the Piper floor failed"
+        spoken = b"".join(part.read_bytes() for part in parts)
+        frame_rate = 22050  # the demo voice's
+        pcm_bytes = int(audio_s * frame_rate) * 2
+        pcm = (spoken * (pcm_bytes // max(len(spoken), 1) + 1))[:pcm_bytes]
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "s16le", "-ar", str(frame_rate),
+                        "-ac", "1", "-i", "-", "-c:a", "libmp3lame", "-b:a", "64k",
+                        str(Path(tmp) / "floor.mp3")], input=pcm, check=True)
+        return time.perf_counter() - start
+
+
+def piper(work: Path) -> dict[str, float]:
+    """Cold, no-op, one-edit builds and a 20-client batch with the piper engine (one
+    run each: Piper is slow), and its floor."""
+    scripts = work / "piper-scripts"
+    shutil.copytree(REPO / "scripts", scripts)
+    cache, out = work / "piper-cache", work / "piper-out"
+    args = ["build", *PIPER, "--scripts", str(scripts), "--out", str(out)]
+    print("piper: cold, no-op and one-edit builds...", file=sys.stderr, flush=True)
+    result = {"piper_cold_s": run(args, cache)[0], "piper_noop_s": run(args, cache)[0]}
+    neck = scripts / "techniques" / "neck.yaml"
+    neck.write_text(neck.read_text().replace("Sit tall, and let your shoulders drop.",
+                                             "Sit tall, and let your shoulders drop, now."))
+    result["piper_edit_s"] = run(args, cache)[0]
+    result["piper_audio_s"] = routine_ms(out / "homework") / 1000
+    texts = utterances(plans_for(open_library(REPO / "scripts"), []))
+    print("piper: the floor...", file=sys.stderr, flush=True)
+    result["piper_floor_s"] = piper_floor_seconds(texts, result["piper_audio_s"])
+    clients = work / "clients"  # written by batch()
+    batch_out = work / "piper-batch-out"
+    print("piper: a 20-client batch...", file=sys.stderr, flush=True)
+    seconds, _ = run(["batch", str(clients), *PIPER, "--out", str(batch_out)],
+                     work / "piper-batch-cache")
+    audio = sum(routine_ms(folder) for folder in batch_out.iterdir()) / 1000
+    result |= {"piper_batch_s": seconds, "piper_batch_audio_s": audio,
+               "piper_batch_realtime_x": audio / seconds}
+    return result
+
+
+def print_piper(f: dict[str, Any]) -> None:
+    print("\n| piper (demo voice) | value | ratio | target |\n| --- | --- | --- | --- |")
+    print(f"| Piper floor (Piper on {os.cpu_count()} cores + one LAME encode, "
+          f"{f['piper_audio_s']:.0f} s of audio) | {f['piper_floor_s']:.2f} s | 1.00 | |")
+    print(f"| cold build, --engine piper | {f['piper_cold_s']:.2f} s | "
+          f"{f['piper_cold_s'] / f['piper_floor_s']:.2f}x Piper floor | <= 1.3x |")
+    print(f"| no-op rebuild | {f['piper_noop_s']:.2f} s | "
+          f"{f['piper_noop_s'] / f['piper_cold_s']:.1%} of cold | |")
+    print(f"| one sentence edited | {f['piper_edit_s']:.2f} s | "
+          f"{f['piper_edit_s'] / f['piper_cold_s']:.0%} of cold | |")
+    print(f"| batch, 20 clients (~10 min each), cold | {f['piper_batch_s']:.1f} s for "
+          f"{f['piper_batch_audio_s'] / 60:.0f} min | {f['piper_batch_realtime_x']:.0f}x "
+          "real time | |")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--piper-part"]:
+        _piper_part(json.loads(sys.argv[3]), Path(sys.argv[2]))
+        return
+    if sys.argv[1:2] == ["--piper"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            batch_clients(Path(tmp))
+            figures = piper(Path(tmp))
+        print_piper(figures)
+        out = REPO / "bench" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        rounded = {k: round(v, 3) for k, v in figures.items()}
+        (out / "piper.json").write_text(json.dumps(rounded, indent=2) + "\n")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         figures: dict[str, Any] = rebuilds(work)
@@ -180,6 +280,7 @@ def main() -> None:
                                  for _ in range(RUNS))
         figures |= batch(work)
         figures |= memory(work)
+        figures |= piper(work)
     figures["stages_s"] = stage_seconds()
     figures["machine"] = (f"{platform.machine()}, {os.cpu_count()} cores, Python "
                           f"{platform.python_version()}, {platform.platform()}")
@@ -205,6 +306,7 @@ def main() -> None:
         print(f"| peak RSS, {f[label + '_audio_s'] / 60:.0f}-minute routine | "
               f"{f[label + '_peak_rss_mb']:.0f} MB | {f[label + '_rss_over_pcm']:.1f}x its raw "
               f"PCM ({f[label + '_pcm_mb']:.0f} MB) | <= 3x |")
+    print_piper(f)
     print("\n| stage (one in-process build, no cache) | seconds |\n| --- | --- |")
     for stage, seconds in f["stages_s"].items():
         print(f"| {stage} | {seconds:.2f} |")

@@ -69,7 +69,7 @@ def test_bad_script_fails_cleanly_and_writes_nothing(
 @pytest.mark.parametrize(("option", "expected"), [
     (["--voice", "elvish"], "error: unknown voice 'elvish' (run `voiceguide voices`"),
     (["--engine", "pyttx"], "error: unknown engine 'pyttx' (choose one of pyttsx3, espeak, "
-                            "tone; did you mean 'pyttsx3'?)"),
+                            "tone, piper; did you mean 'pyttsx3'?)"),
 ])
 def test_unknown_voice_or_engine_fails_before_writing(
         scripts: Path, previous_build: Path, option: list[str], expected: str) -> None:

@@ -63,7 +63,7 @@ def test_tone_accepts_only_its_own_voice_and_the_default() -> None:
 
 
 def test_registry_names_the_engines_with_pyttsx3_first() -> None:
-    assert engine_names() == ("pyttsx3", "espeak", "tone")
+    assert engine_names() == ("pyttsx3", "espeak", "tone", "piper")
     assert isinstance(make_engine(VoiceSettings(engine="tone")), ToneEngine)
     assert isinstance(make_engine(VoiceSettings()), Pyttsx3Engine)  # not started: no worker
 
@@ -73,7 +73,7 @@ def test_unknown_engine_names_the_choices_and_the_closest() -> None:
         make_engine(VoiceSettings(engine="pyttsx"))
     text = caught.value.render()
     assert "unknown engine 'pyttsx'" in text
-    assert "pyttsx3, espeak, tone" in text
+    assert "pyttsx3, espeak, tone, piper" in text
     assert "did you mean 'pyttsx3'?" in text
 
 

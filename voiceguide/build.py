@@ -62,6 +62,7 @@ from voiceguide.render import render, utterances
 from voiceguide.settings import LIMITS, Choices, Settings, resolve
 from voiceguide.sounds import Cues, check_style, load_cues
 from voiceguide.text import plural
+from voiceguide.voices import resolve_settings
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,9 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     encoding, loudness = encoding_of(settings), loudness_of(settings)
     check_style(settings.cues)
     targets = targets_for(library, names, client)
+    # A Piper voice may live beside the scripts; the manifest names the voice used.
+    settings = replace(settings, voice=resolve_settings(settings.voice_settings(),
+                                                        Path(library.root)).voice)
     # A typo or a missing file stops the build before any work; kept, a music file need
     # not be decoded again below.
     bed = load_bed(settings.background, DEFAULT_FRAME_RATE) if settings.background else None

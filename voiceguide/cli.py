@@ -32,7 +32,7 @@ from voiceguide.build import (
 )
 from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.encode import FORMATS
-from voiceguide.engines import engine_names, make_engine
+from voiceguide.engines import engine_names
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import ExitCode, ScriptError, SettingsError, VoiceguideError
 from voiceguide.export import Written
@@ -51,6 +51,7 @@ from voiceguide.settings import LIMITS, SLOW, Choices, Settings
 from voiceguide.share import FEED, PAGE, QR_PNG, QR_SVG, check_base_url, share
 from voiceguide.sounds import STYLES
 from voiceguide.text import plural
+from voiceguide.voices_cli import voices_app
 
 app = typer.Typer(
     help="Turn technique scripts into calm, timed, voice-guided audio (MP3).",
@@ -455,20 +456,7 @@ def cache_clear_command(
                f"{info.root}")
 
 
-@app.command("voices")
-def voices_command(
-    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT.engine,
-    language: Annotated[str | None, typer.Option(help="Only voices for this language, "
-                                                 "e.g. en.")] = None,
-) -> None:
-    """List the voices an engine offers (use the id with --voice; espeak voices also take
-    a variant such as +f3)."""
-    with make_engine(VoiceSettings(engine=engine)) as eng:
-        voices = eng.voices()
-    for v in voices:
-        if language and not any(lang.startswith(language) for lang in v.languages):
-            continue
-        typer.echo(f"  {v.id:<24} {v.name:<28} {', '.join(v.languages)}")
+app.add_typer(voices_app, name="voices")  # voices_cli.py: list, add, download
 
 
 def main() -> None:

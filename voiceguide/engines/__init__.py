@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from voiceguide.engines.base import Engine, VoiceInfo, VoiceSettings
 from voiceguide.engines.espeak_engine import EspeakEngine
+from voiceguide.engines.piper_engine import PiperEngine
 from voiceguide.engines.pyttsx3_engine import Pyttsx3Engine
 from voiceguide.engines.tone import ToneEngine
 from voiceguide.errors import SettingsError
@@ -13,6 +14,7 @@ ENGINES: dict[str, type[Engine]] = {
     "pyttsx3": Pyttsx3Engine,  # the default
     "espeak": EspeakEngine,  # libespeak-ng directly
     "tone": ToneEngine,  # deterministic, for tests
+    "piper": PiperEngine,  # neural voices: pip install 'voiceguide[piper]'
 }
 
 __all__ = ["ENGINES", "Engine", "VoiceInfo", "VoiceSettings", "engine_names", "make_engine"]

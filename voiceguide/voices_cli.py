@@ -1,0 +1,72 @@
+"""`voiceguide voices`: list an engine's voices; add or download Piper voices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from voiceguide import voices as piper_voices
+from voiceguide.engines import make_engine
+from voiceguide.engines.base import VoiceSettings
+from voiceguide.library import find_scripts, shown_path
+
+voices_app = typer.Typer(help="List the voices an engine offers; add or download Piper "
+                         "voices.")
+
+_DEFAULT = VoiceSettings()
+
+
+@voices_app.callback(invoke_without_command=True)
+def voices_command(
+    ctx: typer.Context,
+    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT.engine,
+    language: Annotated[str | None, typer.Option(help="Only voices for this language, "
+                                                 "e.g. en.")] = None,
+    scripts: Annotated[Path | None, typer.Option(
+        "--scripts", help="Folder with the scripts (Piper voices in its voices/ folder "
+        "are listed too) [default: ./scripts if it exists]")] = None,
+) -> None:
+    """List the voices an engine offers (use the id with --voice; espeak voices also take
+    a variant such as +f3; Piper voices show their licence and where they live)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if engine == piper_voices.ENGINE:
+        root = find_scripts(scripts) if scripts or Path("scripts").is_dir() else None
+        for line in piper_voices.describe(root, language):
+            typer.echo(line)
+        return
+    with make_engine(VoiceSettings(engine=engine)) as eng:
+        found = eng.voices()
+    for v in found:
+        if language and not any(lang.startswith(language) for lang in v.languages):
+            continue
+        typer.echo(f"  {v.id:<24} {v.name:<28} {', '.join(v.languages)}")
+
+
+def _installed(voice: piper_voices.VoiceFiles) -> None:
+    typer.echo(f"Installed {voice.name} in {shown_path(voice.model.parent)}/")
+    typer.echo(f"Use it with: voiceguide build --engine piper --voice {voice.name}")
+
+
+@voices_app.command("add")
+def add_command(
+    model: Annotated[Path, typer.Argument(
+        help="A Piper voice's .onnx file, with its .onnx.json beside it.")],
+) -> None:
+    """Install a Piper voice from a file into your voice folder, after checking that it
+    loads and speaks (a broken one is refused, nothing installed)."""
+    _installed(piper_voices.add_voice(model))
+
+
+@voices_app.command("download")
+def download_command(
+    name: Annotated[str, typer.Argument(help="A voice name, e.g. en_US-lessac-medium.")],
+    mirror: Annotated[str | None, typer.Option(
+        help="Fetch from this address instead of the public Piper voice collection "
+        "(laid out the same way).")] = None,
+) -> None:
+    """Download a Piper voice with Piper's own downloader, check it, and install it into
+    your voice folder. Check the voice's licence (its MODEL_CARD) before publishing."""
+    _installed(piper_voices.download_voice(name, mirror))
