@@ -122,7 +122,7 @@ def test_a_missing_voice_names_the_way_to_get_one() -> None:
         voices.find_voice("en_US-joa-medium")
     text = caught.value.render()
     assert "no Piper voice named 'en_US-joa-medium'" in text
-    assert "voiceguide voices download" in text and "closest: en_US-joe-medium" in text
+    assert "voiceguide voices download" in text and "did you mean 'en_US-joe-medium'?" in text
     with pytest.raises(EngineError, match="no Piper voice model at"):
         voices.find_voice("/nowhere/voice.onnx")
 
