@@ -119,18 +119,19 @@ class LoudnessMeter:
         self._rate = frame_rate
         self._hop = round(0.1 * frame_rate)
         self._state = np.zeros((_k_weighting(frame_rate).shape[0], 2))
-        self._rest = np.zeros(0, dtype=np.float32)  # filtered samples short of a hop
+        self._rest = np.zeros(0)  # squares of the filtered samples short of a hop
         self._quarters: list[np.ndarray] = []  # energy of each 100 ms
 
     def feed(self, samples: np.ndarray) -> None:
-        scale = np.float32(1 / 32768 if np.issubdtype(samples.dtype, np.integer) else 1.0)
+        integers = np.issubdtype(samples.dtype, np.integer)
         for start in range(0, samples.size, self._hop * 100):
-            piece = samples[start:start + self._hop * 100].astype(np.float32) * scale
+            piece = samples[start:start + self._hop * 100].astype(np.float64)
+            if integers:
+                piece *= 1 / 32768
             filtered, self._state = k_weighted(self._rate, piece, self._state)
-            joined = np.concatenate([self._rest, filtered])
+            joined = np.concatenate([self._rest, np.square(filtered, out=filtered)])
             whole = joined.size // self._hop * self._hop
-            self._quarters.append(np.square(joined[:whole]).reshape(-1, self._hop).sum(
-                axis=1))
+            self._quarters.append(joined[:whole].reshape(-1, self._hop).sum(axis=1))
             self._rest = joined[whole:]
 
     def lufs(self) -> float:
