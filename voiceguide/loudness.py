@@ -155,7 +155,7 @@ def k_weighted(frame_rate: int, samples: np.ndarray, state: np.ndarray
     take the state down into subnormal numbers (under 2.2e-308), where rounding keeps it
     for good (a limit cycle), and subnormal arithmetic is about 20 times slower on Intel
     CPUs: most of the time of a build went there. What is left out is the response to a
-    state under SETTLED (-240 dBFS): its energy is under 1e-20 of the quietest block the
+    state under SETTLED (-240 dBFS): its energy is under 1e-14 of the quietest block the
     gate keeps, so the reading does not change (tested against filtering every sample,
     and against pyloudnorm)."""
     from scipy.signal import sosfilt
