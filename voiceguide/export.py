@@ -353,15 +353,27 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
     meter, peak = LoudnessMeter(rate), -math.inf
     loudness: list[Loudness] = []
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-        futures: list[Future[tuple[Loudness | None, Clip]] | None] = [
-            pool.submit(_encode_and_measure, a, stage / a.name, publishing) if not keep
-            else pool.submit(_decoded, stage / a.name, rate) if full_needed
-            else None for a, keep in zip(parts, keeps, strict=True)]
-        for n, (a, keep) in enumerate(zip(parts, keeps, strict=True)):
-            future, futures[n] = futures[n], None  # let each decoded track go once used
+
+        def start(n: int) -> Future[tuple[Loudness | None, Clip]] | None:
+            if not keeps[n]:
+                return pool.submit(_encode_and_measure, parts[n], stage / parts[n].name,
+                                   publishing)
+            return pool.submit(_decoded, stage / parts[n].name, rate) if full_needed \
+                else None
+
+        # A finished track holds its decoded audio until the meter reaches it, in order:
+        # at most `ahead` tracks are started past the one the meter waits for, so a slow
+        # track can't make all the others pile up in memory behind it.
+        ahead = 2 * max(jobs, 1)
+        futures = {n: start(n) for n in range(min(ahead, count))}
+        for n, a in enumerate(parts):
+            future = futures.pop(n)  # let each decoded track go once used
+            if n + ahead < count:
+                futures[n + ahead] = start(n + ahead)
             result = future.result() if future else None
             measured = result[0] if result else None
-            loudness.append(earlier[a.name][1] if keep or measured is None else measured)
+            loudness.append(earlier[a.name][1] if keeps[n] or measured is None
+                            else measured)
             if result and full_needed:
                 meter.feed(np.frombuffer(result[1].pcm, dtype="<i2"))
                 peak = max(peak, loudness[-1].true_peak_db)

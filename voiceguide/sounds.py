@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, get_args
 import numpy as np
 
 from voiceguide.errors import SettingsError
+from voiceguide.loudness import pyloudnorm_lufs
 from voiceguide.model import Clip, CueName
 from voiceguide.pcm import KEEP_MARGIN_MS, to_int16, trim
 from voiceguide.text import did_you_mean
@@ -180,13 +181,15 @@ def check_style(style: str) -> str:
 
 @lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """What cues are made by: this module, trimming, and the loudness meter's version."""
+    """What cues are made by: this module, trimming, and the loudness meter (ours, and
+    pyloudnorm's version: its filter coefficients)."""
     from importlib import metadata
 
-    from voiceguide import pcm
+    from voiceguide import loudness, pcm
 
     digest = hashlib.sha256(Path(__file__).read_bytes())
     digest.update(Path(pcm.__file__).read_bytes())
+    digest.update(Path(loudness.__file__).read_bytes())
     digest.update(metadata.version("pyloudnorm").encode())
     return digest.hexdigest()
 
@@ -261,20 +264,18 @@ def cue_ms(name: CueName, style: str = DEFAULT_STYLE, frame_rate: int = 22050) -
 
 def cue_loudness(samples: np.ndarray, frame_rate: int) -> float:
     """A cue's loudness in LUFS: BS.1770 integrated (gated) loudness, as pyloudnorm
-    measures the voice, with a cue shorter than one 400 ms gating block padded with
-    silence to one block. For the short hold cues that is their energy spread over
-    400 ms: an honest "momentary loudness" reading, if a little under what the ear hears
-    for a very short tap (the ear integrates over 100-200 ms). `samples`: floats in
-    -1..1 or int16."""
+    measures the voice (`pyloudnorm_lufs`: its figure, computed without subnormal
+    numbers), with a cue shorter than one 400 ms gating block padded with silence to one
+    block. For the short hold cues that is their energy spread over 400 ms: an honest
+    "momentary loudness" reading, if a little under what the ear hears for a very short
+    tap (the ear integrates over 100-200 ms). `samples`: floats in -1..1 or int16."""
     x = np.asarray(samples, dtype=np.float64)
     if np.issubdtype(np.asarray(samples).dtype, np.integer):
         x = x / 32768.0
     block = math.ceil(_GATE_BLOCK_S * frame_rate)
     if x.size < block:
         x = np.concatenate([x, np.zeros(block - x.size)])
-    import pyloudnorm  # here: it imports scipy.signal (see load_cues)
-
-    return float(pyloudnorm.Meter(frame_rate).integrated_loudness(x))
+    return pyloudnorm_lufs(x, frame_rate)  # imports scipy.signal (see load_cues)
 
 
 # --------------------------------------------------------------------------- synthesis
