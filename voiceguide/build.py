@@ -25,7 +25,7 @@ from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import Engine
-from voiceguide.errors import SettingsError, VoiceguideError
+from voiceguide.errors import ScriptError, SettingsError, VoiceguideError
 from voiceguide.export import (
     Publishing,
     Written,
@@ -347,7 +347,8 @@ class BatchResult:
     file: Path
     status: str  # "built", "unchanged" or "failed"
     folder: Path | None = None
-    reason: str = ""  # why it failed, in the words the build would have used
+    reason: str = ""  # why it failed, in the words the build would have used: every
+    #                   problem of a bad file, one per line
 
 
 def batch(library: Library, files: Sequence[Path], options: BuildOptions | None = None,
@@ -369,7 +370,9 @@ def batch(library: Library, files: Sequence[Path], options: BuildOptions | None 
             result = BatchResult(path, "unchanged" if written.unchanged else "built",
                                  written.folder)
         except VoiceguideError as exc:
-            result = BatchResult(path, "failed", reason=exc.render().splitlines()[0])
+            # every problem of the file, one per line, as `validate` lists them
+            reason = exc.message if isinstance(exc, ScriptError) else exc.render()
+            result = BatchResult(path, "failed", reason=reason)
         if done:
             done(result)
         return result

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, cast
 
 import typer
 from rich.console import Console
@@ -66,13 +66,13 @@ JobsOption = Annotated[int, typer.Option(
 ScriptsOption = Annotated[
     Path | None,
     typer.Option("--scripts", help="Folder with techniques/ and routines/ "
-                 "[default: ./scripts if it exists, else the bundled library]"),
+                 "(default: ./scripts if it exists, else the bundled library)"),
 ]
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 ClinicOption = Annotated[Path | None, typer.Option(
-    help="Clinic profile [default: clinic.yaml in the scripts folder].")]
+    help="Clinic profile (default: clinic.yaml in the scripts folder).")]
 CacheOption = Annotated[Path | None, typer.Option(
-    help="Render cache folder [default: $VOICEGUIDE_CACHE, else the user cache].")]
+    help="Render cache folder (default: $VOICEGUIDE_CACHE, else the user cache).")]
 NoCacheOption = Annotated[bool, typer.Option(
     "--no-cache", help="Speak every sentence again; neither read nor write the cache.")]
 QuietOption = Annotated[bool, typer.Option(
@@ -114,11 +114,41 @@ def debugging() -> bool:
 _DEFAULT = Settings()
 
 
+def _client_file(names: list[str], client: Path | None) -> tuple[list[str], Path | None]:
+    """A client file's path given where a routine's name goes (`build clients/zoe.yaml`)
+    is the client's routine, as with --client."""
+    files = [n for n in names if Path(n).suffix in SCRIPT_SUFFIXES]
+    if not files:
+        return names, client
+    if client is not None or len(names) > 1:
+        raise SettingsError("give one client file, alone (a client's routine is built on "
+                            "its own)", "e.g. voiceguide build clients/maria.yaml")
+    return [], Path(files[0])
+
+
 def _default(name: str) -> str:
-    """'[default: 140]' for a setting whose option defaults to None (not given), so the
+    """'(default: 140)' (not in brackets: the help's rich markup would take them for a
+    style and drop them) for a setting whose option defaults to None (not given), so the
     client file and the clinic profile can set it when the command line does not."""
     value = getattr(_DEFAULT, name)
-    return f"[default: {'none' if value is None else value}]"
+    return f"(default: {'none' if value is None else value})"
+
+
+# The choices of an option, as typer wants them (a Literal type): a wrong value is a usage
+# error (exit 2) that lists them. mypy sees plain strings.
+if TYPE_CHECKING:
+    EngineName: TypeAlias = str
+    FormatName: TypeAlias = str
+    StyleName: TypeAlias = str
+else:
+    EngineName = Literal[tuple(engine_names())]
+    FormatName = Literal[tuple(FORMATS)]
+    StyleName = Literal[tuple(STYLES)]
+
+EngineOption = Annotated[EngineName | None, typer.Option(
+    help=f"Speech engine {_default('engine')}.")]
+FormatOption = Annotated[FormatName | None, typer.Option(
+    "--format", help=f"Audio format {_default('format')}.")]
 
 
 def _range(name: str) -> dict[str, float]:
@@ -140,13 +170,12 @@ def given(**options: object) -> Choices:
 @app.command("build")
 def build_command(
     names: Annotated[list[str] | None, typer.Argument(
-        metavar="[ROUTINE_OR_TECHNIQUE]...",
-        help="What to build [default: the default routine].")] = None,
+        metavar="ROUTINE_OR_TECHNIQUE",
+        help="What to build (default: the default routine).")] = None,
     client: Annotated[Path | None, typer.Option(
         help="A client file: build that client's personal routine.")] = None,
     out: OutOption = Path("output"),
-    engine: Annotated[str | None, typer.Option(
-        help=f"Speech engine: {', '.join(engine_names())} {_default('engine')}.")] = None,
+    engine: EngineOption = None,
     voice: Annotated[str | None, typer.Option(
         help=f"Voice id (see `voiceguide voices`) {_default('voice')}.")] = None,
     rate: Annotated[int | None, typer.Option(
@@ -166,18 +195,15 @@ def build_command(
         **_int_range("countdown"), help="Say 'N more seconds' this many seconds before the "
         "end of holds at least twice as long (0: only where a script asks) "
         f"{_default('countdown')}.")] = None,
-    cues: Annotated[str | None, typer.Option(
-        help=f"Sound style of bells and hold cues: {', '.join(STYLES)} {_default('cues')}.")
-                    ] = None,
+    cues: Annotated[StyleName | None, typer.Option(
+        help=f"Sound style of bells and hold cues {_default('cues')}.")] = None,
     background: Annotated[str | None, typer.Option(
         help=f"Background ambience under the voice: {', '.join(BEDS)}, or a music file.")
                           ] = None,
     jobs: JobsOption = CORES,
-    audio_format: Annotated[str | None, typer.Option(
-        "--format", help=f"Audio format: {', '.join(FORMATS)} {_default('format')}.")
-                            ] = None,
+    audio_format: FormatOption = None,
     bitrate: Annotated[str | None, typer.Option(
-        help="Bitrate, e.g. 64k [default: 64k; opus 32k].")] = None,
+        help="Bitrate, e.g. 64k (default: 64k; opus 32k).")] = None,
     loudness: Annotated[float | None, typer.Option(
         **_range("loudness"), help=f"Loudness target in LUFS {_default('loudness')}.")
                         ] = None,
@@ -193,10 +219,12 @@ def build_command(
     quiet: QuietOption = False,
     scripts: ScriptsOption = None,
 ) -> None:
-    """Build routines (or single techniques, or a client's routine) into tagged,
+    """Build routines (or single techniques, or a client's routine: a client file's path
+    works as a name, as --client does) into tagged,
     loudness-normalized audio tracks, a chaptered full-routine file, captions, a playlist
     and a manifest under OUT/<routine-id>/. Settings not given here come from the client
     file, then the clinic profile, then the defaults."""
+    names, client = _client_file(names or [], client)
     library = open_library(scripts, clinic)
     person = load_client(client, library) if client else None
     chosen = given(engine=engine, voice=voice, rate=rate, volume=volume, pace=pace,
@@ -263,7 +291,7 @@ def share_command(
     name: Annotated[str | None, typer.Argument(
         metavar="[ROUTINE_OR_CLIENT]",
         help="A routine or technique id, or a client file (clients/maria.yaml) "
-        "[default: the default routine].")] = None,
+        "(default: the default routine).")] = None,
     client: Annotated[Path | None, typer.Option(
         help="A client file: share that client's personal routine.")] = None,
     base_url: Annotated[str | None, typer.Option(
@@ -285,10 +313,8 @@ def share_command(
     is missing or out of date (with the settings of its last build)."""
     if base_url is not None:
         check_base_url(base_url)  # before reading anything: a typo costs nothing
-    if name and Path(name).suffix in SCRIPT_SUFFIXES:
-        if client:
-            raise SettingsError("give either a client file or --client, not both")
-        client, name = Path(name), None
+    names, client = _client_file([name] if name else [], client)
+    name = names[0] if names else None
     library = open_library(scripts, clinic)
     person = load_client(client, library) if client else None
     options = BuildOptions(out=out, jobs=jobs, cache=None if no_cache else _cache(cache),
@@ -358,13 +384,13 @@ def show_command(name: Annotated[str, typer.Argument(help="A routine or techniqu
 @app.command("validate")
 def validate_command(
     files: Annotated[list[Path] | None, typer.Argument(
-        help="Script files to check [default: the whole scripts folder].")] = None,
+        help="Script files to check (default: the whole scripts folder).")] = None,
     scripts: ScriptsOption = None,
 ) -> None:
     """Check scripts and report every problem at once; writes nothing."""
     if files:
-        checked = validate_files(files)
-        typer.echo(f"OK: {len(checked)} file(s) checked, no problems.")
+        checked = validate_files(files, lambda: open_library(scripts))
+        typer.echo(f"OK: {plural(len(checked), 'file')} checked, no problems.")
         return
     library = open_library(scripts)
     lexicon_for(library)
@@ -378,7 +404,7 @@ def say_command(
     text: Annotated[str, typer.Argument(help="The words to say, in quotes.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The audio file to write "
                                       "(its ending picks the format).")] = Path("say.mp3"),
-    engine: Annotated[str, typer.Option(help="Speech engine.")] = _DEFAULT.engine,
+    engine: Annotated[EngineName, typer.Option(help="Speech engine.")] = _DEFAULT.engine,
     voice: Annotated[str, typer.Option(help="Voice id.")] = _DEFAULT.voice,
     rate: Annotated[int, typer.Option(**_int_range("rate"), help="Speech rate (wpm).")
                     ] = _DEFAULT.rate,
@@ -401,11 +427,8 @@ def say_command(
 def batch_command(
     clients: Annotated[Path, typer.Argument(help="A folder of client files (*.yaml).")],
     out: OutOption = Path("output"),
-    engine: Annotated[str | None, typer.Option(
-        help=f"Speech engine {_default('engine')}.")] = None,
-    audio_format: Annotated[str | None, typer.Option(
-        "--format", help=f"Audio format: {', '.join(FORMATS)} {_default('format')}.")
-                            ] = None,
+    engine: EngineOption = None,
+    audio_format: FormatOption = None,
     jobs: JobsOption = CORES,
     quiet: QuietOption = False,
     scripts: ScriptsOption = None,
@@ -424,7 +447,7 @@ def batch_command(
     for result in results:
         where = f" -> {shown_path(result.folder)}/" if result.folder else ""
         typer.echo(f"{result.status:<9} {shown_path(result.file)}{where}"
-                   + (f"\n          {result.reason}" if result.reason else ""))
+                   + "".join(f"\n          {line}" for line in result.reason.splitlines()))
     counts = {s: sum(r.status == s for r in results) for s in ("built", "unchanged", "failed")}
     typer.echo(f"{counts['built']} built, {counts['unchanged']} unchanged, "
                f"{counts['failed']} failed")

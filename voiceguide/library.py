@@ -6,9 +6,12 @@ reported, so a therapist fixes the whole library in one pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from voiceguide.errors import Problem, ScriptError, SettingsError
 from voiceguide.model import (
@@ -24,6 +27,7 @@ from voiceguide.model import (
     walk,
 )
 from voiceguide.parse import (
+    file_kind,
     parse_client,
     parse_clinic,
     parse_file,
@@ -86,11 +90,15 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
             clinic = parse_clinic(profile, shown_path(profile))
         except ScriptError as exc:
             problems.extend(exc.problems)
+    # A technique with problems is still a known id: a routine naming it gets no second,
+    # misleading "no technique has the id" (its own problems say what to fix).
+    broken: set[str] = set()
     for path in _script_files(root / "techniques"):
         try:
             techniques.append(parse_technique(path, shown_path(path), clinic.language))
         except ScriptError as exc:
             problems.extend(exc.problems)
+            broken.update(_written_id(path))
 
     for path in _script_files(root / "routines"):
         try:
@@ -102,15 +110,16 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
                                 "files in a techniques/ folder inside it)"))
     problems += _duplicates(techniques) + _duplicates(routines)
     by_id = {t.id: t for t in techniques}
+    known = {*by_id, *broken}
     for routine in routines:
-        problems += _missing_references(routine, by_id)
+        problems += _missing_references(routine, by_id, known)
     defaults = [r for r in routines if r.default]
     if len(defaults) > 1:
         problems += [_at(r.source, f"routine '{r.id}' is marked default, and so is "
                          f"'{defaults[0].id}' (mark only one routine 'default: true')")
                      for r in defaults[1:]]
     for name, ref in (("intro", clinic.intro), ("outro", clinic.outro)):
-        if ref and ref not in by_id:
+        if ref and ref not in known:
             problems.append(Problem(clinic.file, 0, 0, f"'{name}' names no technique: "
                                     f"'{ref}'{_suggest(ref, by_id)}"))
     if problems:
@@ -169,13 +178,25 @@ def _duplicates(items: Iterable[Technique | Routine]) -> list[Problem]:
     return problems
 
 
-def _missing_references(routine: Routine, techniques: dict[str, Technique]) -> list[Problem]:
+def _missing_references(routine: Routine, techniques: dict[str, Technique],
+                        known: set[str]) -> list[Problem]:
     problems = []
     for ref, source in zip(routine.track_ids(), routine.track_sources, strict=True):
-        if ref not in techniques:
+        if ref not in known:
             problems.append(_at(source, f"no technique has the id '{ref}'"
                                 f"{_suggest(ref, techniques)}"))
     return problems
+
+
+def _written_id(path: Path) -> list[str]:
+    """The id a technique file gives itself, read as plainly as possible (the file has
+    problems), or none."""
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return []
+    found = data.get("id") if isinstance(data, dict) else None
+    return [found] if isinstance(found, str) else []
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
@@ -183,13 +204,20 @@ def _suggest(name: str, known: Iterable[str]) -> str:
     return f" ({guess})" if guess else " (check the spelling)"
 
 
-def validate_files(paths: Iterable[Path]) -> list[object]:
-    """Check individual files (each on its own: references are checked by load_library)."""
+def validate_files(paths: Iterable[Path],
+                   library: Callable[[], Library] | None = None) -> list[object]:
+    """Check individual files. A script is checked on its own (references between
+    scripts are checked by load_library); a client file fully, against `library()`
+    (called only when a client file is among them): its techniques exist and its
+    overrides apply to them, as `build`, `share` and `batch` check it."""
     results: list[object] = []
     problems: list[Problem] = []
     for path in paths:
         try:
-            results.append(_parse_any(path))
+            if library is not None and file_kind(path) == "client":
+                results.append(load_client(path, library()))
+            else:
+                results.append(_parse_any(path))
         except ScriptError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -207,7 +235,7 @@ def _parse_any(path: Path) -> object:
         return parse_clinic(path, shown)
     if path.name == LEXICON_FILE:
         return read_lexicon(path, shown)
-    if path.parent.name == "clients":
+    if file_kind(path) == "client":
         return parse_client(path, shown, _language_near(path))
     return parse_file(path, shown, _language_near(path))
 

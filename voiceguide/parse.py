@@ -50,7 +50,7 @@ from voiceguide.model import (
     Technique,
 )
 from voiceguide.settings import LIMITS, MIN_COUNTDOWN_S
-from voiceguide.text import language_problem, spoken_problem, unknown
+from voiceguide.text import did_you_mean, language_problem, spoken_problem, unknown
 
 MAX_SILENCE_MS = 10 * 60 * 1000  # a pause or hold over 10 minutes is a typo, not a plan
 MAX_REPEATS = 20
@@ -147,7 +147,20 @@ OptionalText = Annotated[str, BeforeValidator(_optional_spoken)]
 Shown = Annotated[str, BeforeValidator(check_text)]  # written, not said: any letters
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 Id = Annotated[str, BeforeValidator(check_id)]
-Side = Annotated[str, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
+def check_side_name(value: object) -> str:
+    """A side as the voice will say it ("your {side} hand"): a misspelt right or left is
+    caught here; other names are allowed when a script gives both sides."""
+    if not isinstance(value, str) or not value.strip():
+        raise _fail("must name a side, e.g. right or left")
+    side = value.strip().lower()
+    if side not in SIDE_NAMES:
+        guess = did_you_mean(side, SIDE_NAMES)
+        if guess:
+            raise _fail(f"'{value}' is not a side the voice can say ({guess})")
+    return side
+
+
+Side = Annotated[str, BeforeValidator(check_side_name)]
 
 # --------------------------------------------------------------------------- schema
 
@@ -235,6 +248,9 @@ class SidesSpec(_Schema):
 
     @model_validator(mode="after")
     def _two_different_sides(self) -> SidesSpec:
+        if self.second is None and self.first not in SIDE_NAMES:
+            raise _fail(f"'first' is '{self.first}': the other side is known only for "
+                        "right and left (write right or left, or give 'second' too)")
         if self.first == (self.second or _other_side(self.first)):
             raise _fail("'first' and 'second' must name two different sides")
         return self
@@ -689,19 +705,32 @@ class _Converter:
         return tuple(out)
 
 
-def _kind_of(path: Path, data: Any) -> str:
+def kind_of(path: Path, data: Any) -> str:
+    """'technique', 'routine' or 'client': by the folder a script is in, else by its
+    fields (a client file has a name; a routine a title; a technique steps)."""
     folder = path.parent.name
     if folder in ("techniques", "routines"):
         return folder[:-1]
-    return "routine" if isinstance(data, dict) and "techniques" in data and "steps" not in data \
-        else "technique"
+    if isinstance(data, dict) and "steps" not in data and "techniques" in data:
+        return "client" if "name" in data and "summary" not in data else "routine"
+    return "technique"
+
+
+def file_kind(path: Path) -> str:
+    """kind_of for a file on disk ('technique' when it can't be read: its own parse
+    reports why)."""
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return "technique"
+    return kind_of(path, data)
 
 
 def parse_file(path: Path, shown: str | None = None, language: str | None = None
                ) -> Technique | Routine:
     """Read one technique or routine file (told apart by its folder, else by its fields)."""
     doc = _read(path, shown or str(path))
-    if _kind_of(path, doc.data) == "routine":
+    if kind_of(path, doc.data) == "routine":
         return _routine(doc)
     return _technique(doc, language)
 

@@ -26,7 +26,7 @@ def voices_command(
                                                  "e.g. en.")] = None,
     scripts: Annotated[Path | None, typer.Option(
         "--scripts", help="Folder with the scripts (Piper voices in its voices/ folder "
-        "are listed too) [default: ./scripts if it exists]")] = None,
+        "are listed too) (default: ./scripts if it exists)")] = None,
 ) -> None:
     """List the voices an engine offers (use the id with --voice; espeak voices also take
     a variant such as +f3; Piper voices show their licence and where they live)."""

@@ -1,0 +1,101 @@
+"""Authoring without tripping: mistakes that used to pass are caught, at their line, and
+one run reports every problem without misleading follow-on errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import Writer
+
+from voiceguide.errors import ExitCode
+
+VOICEGUIDE = str(Path(sys.executable).with_name("voiceguide"))
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([VOICEGUIDE, *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+SIDES = """\
+id: hands
+title: Hands
+summary: S.
+steps:
+  - sides:
+      first: {first}
+      steps:
+        - say: Your {{side}} palm.
+"""
+
+
+def test_a_misspelt_side_is_caught_with_a_suggestion(write: Writer, scripts: Path) -> None:
+    write("techniques/hands.yaml", SIDES.format(first="rigth"))
+    result = run("validate", "--scripts", str(scripts))
+    assert result.returncode == ExitCode.INVALID_SCRIPT
+    assert "hands.yaml:6:14: 'first': 'rigth' is not a side the voice can say (did you " \
+        "mean 'right'?)" in result.stderr
+
+
+def test_a_side_other_than_right_or_left_needs_its_pair(write: Writer,
+                                                        scripts: Path) -> None:
+    write("techniques/hands.yaml", SIDES.format(first="upper"))
+    result = run("validate", "--scripts", str(scripts))
+    assert "the other side is known only for right and left" in result.stderr
+    write("techniques/hands.yaml", SIDES.format(first="upper\n      second: lower"))
+    assert run("validate", "--scripts", str(scripts)).returncode == 0
+
+
+ZOE = """\
+id: zoe
+name: Zoe
+techniques: [neck, nekc]
+overrides:
+  hello:
+    hold: 10s
+"""
+
+
+def test_a_client_file_is_known_by_its_content_and_checked_fully(
+        scripts: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "clients2"
+    elsewhere.mkdir()
+    zoe = elsewhere / "zoe.yaml"
+    zoe.write_text(ZOE)
+    result = run("validate", str(zoe), "--scripts", str(scripts))
+    assert result.returncode == ExitCode.INVALID_SCRIPT
+    assert "zoe.yaml:3:20: no technique has the id 'nekc' (did you mean 'neck'?)" in \
+        result.stderr
+    assert "'hello' is not one of this client's techniques" in result.stderr
+    assert "missing required field 'summary'" not in result.stderr  # not read as a routine
+
+
+def test_build_takes_a_client_file_where_a_name_goes(scripts: Path, tmp_path: Path) -> None:
+    zoe = tmp_path / "zoe.yaml"
+    zoe.write_text("id: zoe\nname: Zoe\ntechniques: [neck]\n")
+    result = run("build", str(zoe), "--engine", "tone", "--scripts", str(scripts), "--out",
+                 str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "zoe" / "zoe.mp3").is_file()
+
+
+def test_batch_shows_every_problem_of_a_bad_client(scripts: Path, tmp_path: Path) -> None:
+    clients = tmp_path / "clients"
+    clients.mkdir()
+    (clients / "zoe.yaml").write_text(ZOE)
+    result = run("batch", str(clients), "--engine", "tone", "--scripts", str(scripts),
+                 "--out", str(tmp_path / "out"))
+    assert result.returncode == ExitCode.INVALID_SCRIPT
+    assert "no technique has the id 'nekc'" in result.stdout
+    assert "'hello' is not one of this client's techniques" in result.stdout
+
+
+def test_a_broken_technique_is_still_a_known_id(write: Writer, scripts: Path) -> None:
+    write("techniques/neck.yaml", "id: neck\ntitle: Neck\nsummary: S.\nsteps:\n"
+          "  - pause: 30 secs\n")
+    result = run("validate", "--scripts", str(scripts))
+    assert "unknown duration unit 'secs'" in result.stderr
+    assert "no technique has the id 'neck'" not in result.stderr
+    assert "1 problem found" in result.stderr
