@@ -57,7 +57,7 @@ from voiceguide.model import (
 )
 from voiceguide.mp3join import frame_samples
 from voiceguide.parse import parse_clinic
-from voiceguide.plan import Framing, Pacing, personalize, plan_routine
+from voiceguide.plan import Framing, Pacing, personalize, plan_routine, routine_words
 from voiceguide.render import render, utterances
 from voiceguide.settings import LIMITS, Choices, Settings, resolve
 from voiceguide.sounds import Cues, check_style, load_cues
@@ -112,6 +112,7 @@ class Target:
     routine: Routine
     techniques: Mapping[str, Technique]
     greeting: tuple[str, ...] = ()  # a client's "Hi Maria." and personal note
+    name: str = ""  # the client's name as it is said
 
 
 def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
@@ -161,8 +162,9 @@ def client_target(library: Library, client: Client) -> Target:
                       summary=f"For {client.name}: {', '.join(titles)}.",
                       techniques=client.techniques, intro=library.clinic.intro,
                       outro=library.clinic.outro, file=client.file)
-    greeting = (f"Hi {client.name}.", *((client.note,) if client.note else ()))
-    return Target(routine, techniques, greeting)
+    spoken = client.say_name or client.name
+    greeting = (f"Hi {spoken}.", *((client.note,) if client.note else ()))
+    return Target(routine, techniques, greeting, spoken)
 
 
 def targets_for(library: Library, names: Sequence[str], client: Client | None = None
@@ -180,8 +182,12 @@ def framing(target: Target, library: Library, overview: str = "") -> Framing:
     clinic = library.clinic
     opening = (*target.greeting, *((overview,) if overview else ()),
                *((clinic.safety,) if clinic.safety else ()))
+    routine = target.routine
+    done = [target.techniques[t] for t in routine.track_ids()
+            if t not in routine.framing_ids()]
     return Framing(opening=opening, closing=(clinic.contact,) if clinic.contact else (),
-                   framing_ids=target.routine.framing_ids())
+                   framing_ids=routine.framing_ids(),
+                   words=routine_words(done, target.name))
 
 
 def plan_target(target: Target, library: Library, pacing: Pacing, overview: str = ""

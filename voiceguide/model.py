@@ -94,10 +94,26 @@ class Chime:
 Step = Say | Pause | Hold | Repeat | Sides | Chime
 
 
-def fill(text: str, sides: Mapping[str, str]) -> str:
-    """A text with its {side} and {other_side} filled in (the parser allows them only
-    inside a sides block, where `sides` names them)."""
-    return text.format(**sides) if sides else text
+# Placeholders any spoken line may use, filled from the routine being built, so shared
+# framing text fits each client: "these two techniques", only her equipment, her name.
+ROUTINE_WORDS: dict[str, str] = {
+    "these_techniques": "'these four techniques', or 'this technique'",
+    "techniques": "the techniques' titles, e.g. 'Neck and Back'",
+    "equipment": "what they need, e.g. 'a tennis ball, a wall and a chair'",
+    "name": "the client's name as it is said",
+}
+
+
+def fill(text: str, words: Mapping[str, str]) -> str:
+    """A text with its placeholders filled in: {side} and {other_side} (the parser allows
+    them only inside a sides block) and the routine's words (ROUTINE_WORDS)."""
+    return text.format(**words) if "{" in text else text
+
+
+def leaves_out(text: str, words: Mapping[str, str]) -> bool:
+    """Whether a line is better left unsaid: it names a routine word that is empty here
+    ("Have {equipment} nearby." in a routine that needs nothing)."""
+    return any(f"{{{name}}}" in text and not words.get(name) for name in ROUTINE_WORDS)
 
 
 def side_names(step: Sides) -> tuple[dict[str, str], dict[str, str]]:
@@ -193,6 +209,7 @@ class Client:
     techniques: tuple[str, ...]
     title: str = ""
     note: str = ""  # read at the start, after the greeting
+    say_name: str = ""  # how the voice says the name ("Zoey Ng" for Zoë Ng), if not as written
     overrides: tuple[tuple[str, Override], ...] = ()
     engine: str | None = None
     voice: str | None = None

@@ -35,6 +35,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from voiceguide.errors import Problem, ScriptError
 from voiceguide.model import (
+    ROUTINE_WORDS,
     Chime,
     Client,
     Clinic,
@@ -375,6 +376,7 @@ Minutes = Annotated[float, _within("minutes")]
 class ClientSchema(_Schema):
     id: Id
     name: Text
+    say_name: OptionalText = ""
     title: str = ""
     techniques: list[Id] = Field(min_length=1)
     note: OptionalText = ""
@@ -631,21 +633,24 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 # --------------------------------------------------------------------------- to the model
 
 
-_PLACEHOLDERS = ("side", "other_side")
+_SIDE_WORDS = ("side", "other_side")
+_PLACEHOLDERS = ("{side}", "{other_side}", *(f"{{{name}}}" for name in ROUTINE_WORDS))
 
 
 def _placeholder_problem(text: str, in_sides: bool) -> str | None:
     if "{{" in text or "}}" in text:
         return ("has doubled braces: the voice would read them (placeholders are written "
-                "{side} and {other_side})")
+                "like {side} or {equipment})")
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError:
-        return ("has an unmatched '{' or '}' (placeholders are written {side} and "
-                "{other_side}; remove stray braces)")
+        return ("has an unmatched '{' or '}' (placeholders are written like {side} or "
+                "{equipment}; remove stray braces)")
     for name in names:
-        if name not in _PLACEHOLDERS:
-            return unknown("{" + name + "}", ["{side}", "{other_side}"], "placeholder")
+        if name in ROUTINE_WORDS:
+            continue
+        if name not in _SIDE_WORDS:
+            return unknown("{" + name + "}", _PLACEHOLDERS, "placeholder")
         if not in_sides:
             return (f"uses {{{name}}} outside a 'sides' block (only steps inside "
                     "'sides:' know which side is meant)")
@@ -811,6 +816,7 @@ def parse_client(path: Path, shown: str | None = None, language: str | None = No
     return Client(
         id=schema.id, name=schema.name, techniques=tuple(schema.techniques),
         title=schema.title.strip(), note=schema.note, overrides=overrides,
+        say_name=schema.say_name,
         engine=schema.engine, voice=schema.voice, rate=schema.rate, pace=schema.pace,
         minutes=schema.minutes,
         file=doc.file,

@@ -31,6 +31,7 @@ from voiceguide.model import (
     Technique,
     TrackPlan,
     fill,
+    leaves_out,
     side_names,
 )
 from voiceguide.text import and_list
@@ -79,11 +80,15 @@ class Framing:
     opening: tuple[str, ...] = ()  # said first: greeting, note, overview, safety note
     closing: tuple[str, ...] = ()  # said last, before the closing bell: the contact line
     framing_ids: frozenset[str] = field(default_factory=frozenset)  # intro/outro tracks
+    words: Mapping[str, str] = field(default_factory=dict)  # ROUTINE_WORDS, filled
 
 
 def plan_routine(routine: Routine, techniques: Mapping[str, Technique],
                  pacing: Pacing = Pacing(), framing: Framing | None = None) -> RoutinePlan:
     framing = framing or Framing(framing_ids=routine.framing_ids())
+    if not framing.words:
+        framing = replace(framing, words=routine_words(
+            [techniques[t] for t in routine.track_ids() if t not in framing.framing_ids]))
     ids = routine.track_ids()
     tracks = []
     for number, tid in enumerate(ids, 1):
@@ -97,8 +102,21 @@ def plan_routine(routine: Routine, techniques: Mapping[str, Technique],
         if number == len(ids):
             after += [Speech(text) for text in framing.closing]
             after.append(Cue("closing"))
-        tracks.append(plan_track(number, technique, pacing, before, after))
+        tracks.append(plan_track(number, technique, pacing, before, after, framing.words))
     return RoutinePlan(routine, tuple(tracks))
+
+
+def routine_words(techniques: Sequence[Technique], name: str = "") -> dict[str, str]:
+    """The routine's own words for its spoken lines (ROUTINE_WORDS): from the techniques
+    it does (not its intro and outro) and the client's name."""
+    from num2words import num2words  # numbers as words, as the voice says them best
+
+    count = len(techniques)
+    equipment = list(dict.fromkeys(e for t in techniques for e in t.equipment))
+    these = "this technique" if count == 1 else f"these {num2words(count)} techniques"
+    return {"these_techniques": these,
+            "techniques": and_list([t.title for t in techniques]),
+            "equipment": and_list(equipment), "name": name}
 
 
 def transition(technique: Technique, pacing: Pacing) -> list[PlanItem]:
@@ -111,20 +129,23 @@ def transition(technique: Technique, pacing: Pacing) -> list[PlanItem]:
 
 
 def plan_track(number: int, technique: Technique, pacing: Pacing = Pacing(),
-               before: Sequence[PlanItem] = (), after: Sequence[PlanItem] = ()) -> TrackPlan:
+               before: Sequence[PlanItem] = (), after: Sequence[PlanItem] = (),
+               words: Mapping[str, str] | None = None) -> TrackPlan:
+    words = words if words is not None else routine_words([technique])
     items = [*before,
              *(replace(item, step=n) for n, step in enumerate(technique.steps, 1)
-               for item in _expand((step,), {}, pacing)),
+               for item in _expand((step,), words, pacing)),
              *after]
     return TrackPlan(number, technique, tuple(_with_gaps(items, pacing)))
 
 
-def _expand(steps: tuple[Step, ...], sides: dict[str, str], pacing: Pacing
+def _expand(steps: tuple[Step, ...], sides: Mapping[str, str], pacing: Pacing
             ) -> Iterator[PlanItem]:
     for step in steps:
         match step:
             case Say():
-                yield Speech(fill(step.text, sides), step.source)
+                if not leaves_out(step.text, sides):
+                    yield Speech(fill(step.text, sides), step.source)
             case Pause():
                 yield Silence(pacing.pause(step.ms), "pause", step.source)
             case Chime():
@@ -136,15 +157,15 @@ def _expand(steps: tuple[Step, ...], sides: dict[str, str], pacing: Pacing
                     yield from _expand(step.steps, sides, pacing)
             case Sides():
                 first, second = side_names(step)
-                yield from _expand(step.steps, first, pacing)
+                yield from _expand(step.steps, {**sides, **first}, pacing)
                 if not step.first_only:
-                    yield Speech(fill(step.switch, second), step.source)
-                    yield from _expand(step.steps, second, pacing)
+                    yield Speech(fill(step.switch, {**sides, **second}), step.source)
+                    yield from _expand(step.steps, {**sides, **second}, pacing)
             case _:
                 assert_never(step)
 
 
-def _hold(hold: Hold, sides: dict[str, str], pacing: Pacing) -> Iterator[PlanItem]:
+def _hold(hold: Hold, sides: Mapping[str, str], pacing: Pacing) -> Iterator[PlanItem]:
     """Instruction, start cue, exactly `hold.ms` of stillness (a countdown said inside
     it, if any), end cue, release."""
     src = hold.source
