@@ -99,3 +99,27 @@ def test_a_broken_technique_is_still_a_known_id(write: Writer, scripts: Path) ->
     assert "unknown duration unit 'secs'" in result.stderr
     assert "no technique has the id 'neck'" not in result.stderr
     assert "1 problem found" in result.stderr
+
+
+def test_framing_text_fits_each_client(scripts: Path, tmp_path: Path) -> None:
+    """The shipped intro and outro name only what this client does and needs."""
+    from voiceguide.build import client_target, plan_target
+    from voiceguide.library import load_client, load_library
+    from voiceguide.plan import Pacing
+
+    repo_scripts = Path(__file__).resolve().parent.parent / "scripts"
+    library = load_library(repo_scripts)
+    zoe = tmp_path / "zoe.yaml"
+    zoe.write_text("id: zoe\nname: Zoë Ng\nsay_name: Zoey Ing\ntechniques: [neck, back]\n")
+    plan = plan_target(client_target(library, load_client(zoe, library)), library, Pacing())
+    said = [i.text for t in plan.tracks for i in t.items if hasattr(i, "text")]
+    assert said[0] == "Hi Zoey Ing."
+    assert "Have a tennis ball and a wall nearby, and let's begin." in said
+    assert any("Repeat these two techniques between your sessions" in s for s in said)
+    neck_only = tmp_path / "ann.yaml"
+    neck_only.write_text("id: ann\nname: Ann\ntechniques: [neck]\n")
+    plan = plan_target(client_target(library, load_client(neck_only, library)), library,
+                       Pacing())
+    said = [i.text for t in plan.tracks for i in t.items if hasattr(i, "text")]
+    assert not any("nearby" in s for s in said)  # nothing to have ready: the line is left out
+    assert any("Repeat this technique between" in s for s in said)

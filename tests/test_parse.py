@@ -68,7 +68,7 @@ BAD_STEPS = [
     ("  - say: Hi <break time='3s'/>", "neck.yaml:6:10: 'say' contains '<' or '>': the voice "
      "would read markup aloud (remove it; use a pause step for silence)"),
     ("  - say: Curly {{braces}}", "neck.yaml:6:10: 'say' has doubled braces: the voice would "
-     "read them (placeholders are written {side} and {other_side})"),
+     "read them (placeholders are written like {side} or {equipment})"),
     ("  - say: Turn to your {side}", "neck.yaml:6:10: 'say' uses {side} outside a 'sides' "
      "block (only steps inside 'sides:' know which side is meant)"),
     ("  - hold:\n      say: Hold.\n      fro: 30s", "neck.yaml:8:7: unknown field 'fro' (did you "

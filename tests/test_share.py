@@ -535,10 +535,11 @@ def test_an_output_folder_that_cannot_be_made(scripts: Path, tmp_path: Path) -> 
 
 
 def test_a_read_only_output_folder(scripts: Path, unprivileged: Unprivileged) -> None:
-    """A routine's folder its user may not write: `share` fails (exit 5) and changes
-    nothing. Run by a user without root's powers (nobody, when the tests run as root:
-    root writes into read-only folders), in a folder of its own, built and shared there
-    once first."""
+    """An output folder its user may not write: `share` fails (exit 5) and changes
+    nothing. (A routine's folder is made anew beside the old one and swapped in, so it
+    is the output folder that must be writable.) Run by a user without root's powers
+    (nobody, when the tests run as root: root writes into read-only folders), in a
+    folder of its own, built and shared there once first."""
     scripts = shutil.copytree(scripts, unprivileged.folder / "scripts")
     unprivileged.give(scripts)
     out = unprivileged.folder / "out"
@@ -546,16 +547,19 @@ def test_a_read_only_output_folder(scripts: Path, unprivileged: Unprivileged) ->
         result = unprivileged.voiceguide(*command, "--scripts", str(scripts), "--out",
                                          str(out))
         assert result.returncode == 0, result.stderr
+    write = scripts / "techniques" / "hello.yaml"
+    write.write_text(write.read_text().replace("Welcome.", "Welcome again."))
     (out / "daily").chmod(0o555)
+    out.chmod(0o555)
     before = snapshot(out)
     result = unprivileged.voiceguide("share", "--scripts", str(scripts), "--out", str(out))
     assert result.returncode == ExitCode.OUTPUT, result.stderr
-    assert "error: can't write the share folder" in result.stderr
+    assert "error: can't write to" in result.stderr
     assert "Traceback" not in result.stderr
     assert snapshot(out) == before
 
 
-@pytest.mark.parametrize("where", ["while zipping", "when the zip is swapped in"])
+@pytest.mark.parametrize("where", ["while zipping", "when the folder is swapped in"])
 def test_a_failure_while_writing_leaves_the_previous_share(
         scripts: Path, write: Writer, built: Path, monkeypatch: pytest.MonkeyPatch,
         where: str) -> None:
@@ -564,23 +568,24 @@ def test_a_failure_while_writing_leaves_the_previous_share(
     zipped = (routine / "daily-share.zip").read_bytes()
     real = share_module._zip
 
-    def failing(folder: Path, target: Path, top: str) -> None:
-        real(folder, target, top)
+    def failing(*args: Any) -> None:
         if where == "while zipping":
-            raise OSError(28, "No space left on device")
-        # The zip's place taken between the checks and the swap: renaming onto it fails.
-        (routine / "daily-share.zip").unlink()
-        (routine / "daily-share.zip" / "x").mkdir(parents=True)
+            real(*args)
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(share_module, "_zip", failing)
+    if where == "while zipping":
+        monkeypatch.setattr(share_module, "_zip", failing)
+    else:
+        from voiceguide import atomic
+        monkeypatch.setattr(atomic, "publish_folder", failing)
     write("techniques/hello.yaml", "id: hello\ntitle: Hello\nsummary: S\nsteps:\n"
           "  - say: A new welcome.\n")
-    with pytest.raises(OutputError, match="can't write the share folder"):
+    with pytest.raises(OutputError, match="can't write to"):
         share(load_library(scripts), options=options(built))
     assert snapshot(routine / "share") == before
-    if where == "while zipping":
-        assert (routine / "daily-share.zip").read_bytes() == zipped
+    assert (routine / "daily-share.zip").read_bytes() == zipped
     assert not [p.name for p in routine.iterdir() if p.name.startswith(".")]
+    assert not [p.name for p in built.iterdir() if p.name.endswith(".tmp")]
 
 
 # --------------------------------------------------------------------------- README

@@ -66,9 +66,10 @@ from voiceguide.model import (
     about_minutes,
     fill,
     fmt_ms,
+    leaves_out,
     side_names,
 )
-from voiceguide.plan import Pacing
+from voiceguide.plan import Pacing, routine_words
 from voiceguide.settings import resolve
 from voiceguide.tags import GENRE
 
@@ -239,13 +240,15 @@ def written_steps(steps: Sequence[Step], pacing: Pacing,
                   sides: Mapping[str, str] | None = None) -> tuple[WrittenStep, ...]:
     """A technique's steps for reading: what is said, holds with their length, repeated
     blocks with their count (as the audio does them), blocks done on each side with the
-    sides named. Pauses and chimes are for the ear and left out."""
+    sides named. Pauses and chimes are for the ear and left out. `sides` holds the
+    routine's words too (plan.routine_words), as the audio fills them."""
     sides = sides or {}
     out: list[WrittenStep] = []
     for step in steps:
         match step:
             case Say():
-                out.append(WrittenStep("say", fill(step.text, sides)))
+                if not leaves_out(step.text, sides):
+                    out.append(WrittenStep("say", fill(step.text, sides)))
             case Hold():
                 out.append(WrittenStep("hold", fill(step.say, sides),
                                        f"Hold {seconds_text(step.ms)}",
@@ -259,12 +262,13 @@ def written_steps(steps: Sequence[Step], pacing: Pacing,
                     out.append(WrittenStep("repeat", badge=f"{times} times", steps=inner))
             case Sides():
                 first, second = side_names(step)
-                inner = written_steps(step.steps, pacing, first)
+                inner = written_steps(step.steps, pacing, {**sides, **first})
                 if step.first_only:
                     badge = f"{_side_name(step.first)} side only"
                 else:
                     badge = f"{_side_name(step.first)} side, then {step.second} side"
-                    inner = (*inner, WrittenStep("switch", fill(step.switch, second)))
+                    inner = (*inner, WrittenStep("switch", fill(step.switch,
+                                                                {**sides, **second})))
                 out.append(WrittenStep("sides", badge=badge, steps=inner))
             case Pause() | Chime():
                 pass  # for the ear
@@ -311,6 +315,8 @@ def share_view(target: Target, clinic: Clinic, manifest: Manifest, files: ShareF
         raise OutputError(f"the manifest of '{target.routine.id}' does not list its "
                           "techniques", "build it again: voiceguide build")
     alone = is_alone(target.routine)
+    words = routine_words([target.techniques[t] for t in target.routine.track_ids()
+                           if t not in target.routine.framing_ids()], target.name)
 
     def audio(entry: TrackEntry | RoutineEntry, title: str, summary: str) -> SharedAudio:
         name = entry.file
@@ -321,7 +327,7 @@ def share_view(target: Target, clinic: Clinic, manifest: Manifest, files: ShareF
 
     tracks = tuple(SharedTrack(
         e.number, e.id, e.title, e.summary, e.equipment, e.duration_ms,
-        written_steps(target.techniques[e.id].steps, pacing),
+        written_steps(target.techniques[e.id].steps, pacing, words),
         None if alone else audio(e, e.title, e.summary),
         e.id in target.routine.framing_ids()) for e in entries)
     chapters = tuple(c.chapter() for c in routine.chapters)
