@@ -211,7 +211,8 @@ def _fake_encoder(tmp_path: Path, body: str) -> str:
     ("exit 0", "s long, but"),  # writes nothing at all, says it went well
     # the real encoder, then the file cut in half
     ('"$REAL_FFMPEG" "$@" || exit $?\nfor last; do :; done\n'
-     'case "$last" in *.tmp) truncate -s 50% "$last";; esac', "s long, but"),
+     'case "$last" in *.mp3) truncate -s $(($(stat -c %s "$last") / 2)) "$last";; esac',
+     "s long, but"),
 ])
 def test_an_encoder_that_writes_no_real_audio_fails_the_build(
         scripts: Path, tmp_path: Path, body: str, message: str) -> None:
@@ -252,7 +253,7 @@ def small_disk(path: Path, size: str) -> Iterator[Path]:
 
 def test_a_full_disk_keeps_the_old_folder_and_exits_5(scripts: Path, tmp_path: Path
                                                       ) -> None:
-    with small_disk(tmp_path / "disk", "400k") as disk:
+    with small_disk(tmp_path / "disk", "2m") as disk:
         out = disk / "out"
         assert build(scripts, out).returncode == 0
         whole = snapshot(out / "daily")
