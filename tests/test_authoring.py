@@ -123,3 +123,18 @@ def test_framing_text_fits_each_client(scripts: Path, tmp_path: Path) -> None:
     said = [i.text for t in plan.tracks for i in t.items if hasattr(i, "text")]
     assert not any("nearby" in s for s in said)  # nothing to have ready: the line is left out
     assert any("Repeat this technique between" in s for s in said)
+
+
+def test_show_says_everything_the_audio_says_within_three_percent(quickstart: Path) -> None:
+    """`show` plans as `build` does (the overview included) and estimates speech at the
+    voice's measured pace: its total is within 3% of the built default routine."""
+    import json
+    import re
+
+    repo = Path(__file__).resolve().parent.parent
+    result = run("show", "homework", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert "say    Today: 4 techniques, about 16 minutes." in result.stdout
+    minutes, seconds = map(int, re.findall(r"Total: ~(\d+):(\d\d)", result.stdout)[0])
+    built = json.loads((quickstart / "manifest.json").read_text())["routine"]["duration_ms"]
+    assert abs((minutes * 60 + seconds) * 1000 - built) <= 0.03 * built

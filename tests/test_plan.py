@@ -6,7 +6,7 @@ from pathlib import Path
 
 from voiceguide.library import load_library
 from voiceguide.model import Cue, Silence, Speech
-from voiceguide.plan import Pacing, estimate_ms, plan_routine
+from voiceguide.plan import LINE_MS, SPOKEN_SHARE, Pacing, estimate_ms, plan_routine
 
 PACING = Pacing(gap_ms=700, lead_in_ms=500, tail_ms=2000)
 
@@ -131,4 +131,6 @@ def test_estimate_counts_silences_exactly_and_words_at_the_rate(scripts: Path) -
     library = load_library(scripts)
     plan = plan_routine(library.routines["daily"], library.techniques, PACING)
     hello = plan.tracks[0]  # gap 500, "Welcome." (1 word), gap 2000
-    assert estimate_ms(hello, rate_wpm=120) == 500 + (500 + 250) + 2000
+    # one word at 120 wpm is 500 ms, said at the voice's measured share, plus a line's
+    spoken = round(500 * SPOKEN_SHARE) + LINE_MS
+    assert estimate_ms(hello, rate_wpm=120) == 500 + spoken + 2000

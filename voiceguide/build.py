@@ -57,7 +57,14 @@ from voiceguide.model import (
 )
 from voiceguide.mp3join import frame_samples
 from voiceguide.parse import parse_clinic
-from voiceguide.plan import Framing, Pacing, personalize, plan_routine, routine_words
+from voiceguide.plan import (
+    Framing,
+    Pacing,
+    estimate_ms,
+    personalize,
+    plan_routine,
+    routine_words,
+)
 from voiceguide.render import render, utterances
 from voiceguide.settings import LIMITS, Choices, Settings, resolve
 from voiceguide.sounds import Cues, check_style, load_cues
@@ -198,9 +205,21 @@ def plan_target(target: Target, library: Library, pacing: Pacing, overview: str 
 
 def plans_for(library: Library, names: Sequence[str],
               pacing: Pacing | None = None) -> list[RoutinePlan]:
-    """Plans as written (no fitting, no overview): for `show` and `list`."""
+    """Plans as written (no fitting, no overview): the words any build may say."""
     return [plan_target(target, library, pacing or Pacing())
             for target in targets_for(library, names)]
+
+
+def estimated_plans(library: Library, names: Sequence[str], rate: int,
+                    client: Client | None = None) -> list[RoutinePlan]:
+    """Plans as a build would make them, with the overview ("Today: ...") said from the
+    estimated length, without synthesizing: for `show`, `list` and the studio."""
+    plans = []
+    for target in targets_for(library, names, client):
+        plan = plan_target(target, library, Pacing())
+        total = sum(estimate_ms(t, rate) for t in plan.tracks)
+        plans.append(plan_target(target, library, Pacing(), overview_text(target, total)))
+    return plans
 
 
 def overview_text(target: Target, total_ms: int) -> str:

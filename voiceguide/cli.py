@@ -25,10 +25,10 @@ from voiceguide.build import (
     Progress,
     batch,
     build,
+    estimated_plans,
     lexicon_for,
     lexicon_of_folder,
     open_library,
-    plans_for,
 )
 from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.encode import FORMATS
@@ -345,13 +345,13 @@ def list_command(scripts: ScriptsOption = None) -> None:
     rate = _DEFAULT.rate
     typer.echo(f"Scripts: {shown_path(find_scripts(scripts))}\n\nTechniques:")
     for t in sorted(library.techniques.values(), key=lambda t: t.id):
-        (plan,) = plans_for(library, [t.id])  # as `show` and `build` plan it
+        (plan,) = estimated_plans(library, [t.id], rate)  # as `show` and `build` plan it
         typer.echo(f"  {t.id:<16} ~{fmt_ms(estimate_ms(plan.tracks[0], rate)):>6}  "
                    f"{t.title}")
     typer.echo("\nRoutines:")
     default = library.default_routine()
     for r in sorted(library.routines.values(), key=lambda r: r.id):
-        (plan,) = plans_for(library, [r.id])
+        (plan,) = estimated_plans(library, [r.id], rate)
         total = sum(estimate_ms(t, rate) for t in plan.tracks)
         mark = " (default)" if default and r.id == default.id else ""
         typer.echo(f"  {r.id:<16} ~{fmt_ms(total):>6}  {r.title}{mark}: "
@@ -366,7 +366,7 @@ def show_command(name: Annotated[str, typer.Argument(help="A routine or techniqu
     """Show the timeline with timestamps and the total length, without synthesizing.
     Speech lengths are estimates (~); pauses and holds are exact."""
     library = open_library(scripts)
-    (plan,) = plans_for(library, [name])
+    (plan,) = estimated_plans(library, [name], rate)
     clock = 0
     for track in plan.tracks:
         typer.echo(f"\n{track.file_name}  {track.technique.title}")
