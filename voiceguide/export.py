@@ -158,9 +158,11 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing
     return loudness, decoded
 
 
-# How far a decoded file may differ in length from what was encoded: MP3 (LAME's gapless
-# header) and WAV decode exactly; AAC and Opus add their own priming, under 50 ms.
-_LENGTH_SLACK_S = {"mp3": 0.0, "wav": 0.0}
+# How far a decoded file may differ in length from what was encoded: WAV decodes exactly;
+# MP3 to the sample nearly always (LAME's gapless header; a 48 s track was seen decoding
+# 21 samples long); AAC and Opus add their own priming, under 50 ms. A broken encoder
+# writes far less than that, or nothing.
+_LENGTH_SLACK_S = {"wav": 0.0}
 _OTHER_SLACK_S = 0.06
 
 
