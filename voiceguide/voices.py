@@ -231,12 +231,8 @@ def piper_licence(voice: VoiceFiles) -> str:
     """A Piper voice's licence line: its licence and dataset lines from the model card
     and .onnx.json, and the caveat voiceguide knows about it."""
     d = details(voice)
-    parts = [f"licence: {'; '.join(d.licence)}"]
-    if d.dataset:
-        parts.append("; ".join(d.dataset))
-    if d.caveat:
-        parts.append(d.caveat)
-    return "; ".join(parts)
+    parts = [f"licence: {'; '.join(d.licence)}", *d.dataset, *([d.caveat] if d.caveat else [])]
+    return "; ".join(part.rstrip(". ") for part in parts if part.strip())
 
 
 def voice_credit(settings: VoiceSettings, scripts: Path | None = None) -> VoiceCredit:
