@@ -43,6 +43,9 @@ class Counting:
     def close(self) -> None:
         self.inner.close()
 
+    def reset(self) -> None:
+        self.inner.reset()
+
 
 def speak(cache: ClipCache, texts: list[str], settings: VoiceSettings = TONE_VOICE,
           lexicon: Lexicon | None = None) -> tuple[dict[str, Clip], list[str]]:

@@ -166,6 +166,70 @@ def test_the_calibration_asks_for_longer_sounds_at_slower_rates() -> None:
     assert speed.length_scale(120) > speed.length_scale(140) > speed.length_scale(180)
 
 
+def test_the_demo_voice_is_credited_with_its_licence_and_its_caveat() -> None:
+    credit = voices.voice_credit(VoiceSettings("piper", voices.DEMO_VOICE))
+    assert credit.name == "en_US-joe-medium (piper)"  # a name, never a path
+    assert credit.licence.startswith("licence: CC0")
+    assert "lessac" in credit.licence and "restrictive licence" in credit.licence
+    assert credit.line() == f"Voice: en_US-joe-medium (piper) - {credit.licence}"
+
+
+BLOCK_A = ("Breathe in slowly.", "Rest your hands, and breathe.")
+BLOCK_B = ("Now rotate both ankles slowly, clockwise.", "And let it go.")
+
+
+def test_a_worker_kept_across_blocks_says_them_as_fresh_workers_do() -> None:
+    """Piper keeps its worker from block to block (a new seeded session per block): the
+    clips equal those of a fresh worker per block, and of another run."""
+    settings = VoiceSettings("piper", voices.DEMO_VOICE)
+
+    def said(blocks: list[tuple[str, ...]]) -> list[bytes]:
+        with PiperEngine(settings) as engine:
+            clips = []
+            for block in blocks:
+                clips += [engine.synthesize(text).pcm for text in block]
+                engine.reset()
+            return clips
+
+    kept = said([BLOCK_A, BLOCK_B])
+    assert kept[2:] == said([BLOCK_B])  # B after A in one worker, B in a fresh one
+    assert kept[:2] == said([BLOCK_A])
+    # Within a block the noise moves on: the same sentence twice differs.
+    twice = said([(BLOCK_A[0], BLOCK_A[0])])
+    assert twice[0] == kept[0] and twice[1] != twice[0]
+
+
+def test_render_keeps_piper_workers_and_gives_the_same_clips_for_any_jobs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from voiceguide import render as render_module
+
+    monkeypatch.setattr(render_module, "BLOCK_TEXTS", 2)
+    texts = [*BLOCK_A, *BLOCK_B, "Sit tall.", "Lean forward."]
+    settings = VoiceSettings("piper", voices.DEMO_VOICE)
+    results = []
+    for jobs in (1, 2):
+        engines = [PiperEngine(settings) for _ in range(jobs)]
+        started: list[object] = []
+        for engine in engines:  # count the worker processes each engine starts
+            original = engine.start
+
+            def start(original: Any = original, engine: PiperEngine = engine,
+                      started: list[object] = started) -> None:
+                if engine._process is None:
+                    started.append(engine)
+                original()
+
+            monkeypatch.setattr(engine, "start", start)
+        try:
+            clips = render_module.render(texts, engines)
+        finally:
+            for engine in engines:
+                engine.close()
+        assert len(started) <= jobs  # one worker per engine, not one per block
+        results.append({t: c.pcm for t, c in clips.items()})
+    assert results[0] == results[1]
+
+
 def test_voices_lists_the_demo_voice_with_its_licence_and_where_it_lives() -> None:
     result = run("voices", "--engine", "piper")
     assert result.returncode == 0, result.stderr

@@ -103,7 +103,10 @@ def test_tags_and_front_cover(quickstart: Path) -> None:
         assert str(tags["TRCK"]) == f"{n}/{len(tracks)}"
         assert str(tags["TCON"]) == "Health & Fitness"
         assert str(tags["TDRC"]) == str(date.today().year)  # TYER in the v2.3 file
-        assert tags.getall("COMM")[0].text == [track["summary"]]
+        # The summary, then the voice on a line of its own; the voice alone for tools.
+        voice = f"Voice: {manifest['build']['voice']} - {manifest['build']['voice_licence']}"
+        assert tags["COMM::eng"].text == [f"{track['summary']}\n{voice}"]
+        assert tags["COMM:voice:eng"].text == [voice]
         assert str(tags["TLAN"]) == "eng"
         (cover,) = tags.getall("APIC")
         assert cover.type == 3  # front cover
@@ -196,24 +199,46 @@ def test_other_formats_carry_tags_chapters_and_length(scripts: Path, tmp_path: P
     assert abs(decoded.ms - manifest["routine"]["duration_ms"]) <= 50
     chapters = [(c["title"], c["start_ms"]) for c in manifest["routine"]["chapters"]]
     assert [t for t, _ in chapters] == ["Hello", "Relieve Tension in the Neck"]
+    voice = "Voice: en-us+f3 (tone) - test tone"
+    comment = f"{manifest['routine']['summary']}\n{voice}"
     if audio_format == "m4a":
         mp4 = MP4(full)
         assert mp4.tags is not None and mp4.tags["\xa9ART"] == ["voiceguide"]
         assert mp4.tags["covr"]
+        assert mp4.tags["\xa9cmt"] == [comment]  # what players show as the comment
+        assert mp4.tags["desc"] == [manifest["routine"]["summary"]]
         assert [(c.title, round(c.start * 1000)) for c in mp4.chapters] == chapters
     elif audio_format in ("opus", "ogg"):
         ogg = OggOpus(full) if audio_format == "opus" else OggVorbis(full)
         assert ogg.tags["title"] == ["Daily"]
         assert ogg.tags["metadata_block_picture"]
         assert ogg.tags["chapter001name"] == ["Relieve Tension in the Neck"]
+        assert ogg.tags["comment"] == [comment]
+        assert ogg.tags["voice"] == [voice]
     else:
         wav = WAVE(full)
         assert wav.tags is not None and str(wav.tags["TIT2"]) == "Daily"
         assert len(wav.tags.getall("CHAP")) == 2
+        assert wav.tags["COMM::eng"].text == [comment]
+        assert wav.tags["COMM:voice:eng"].text == [voice]
     if audio_format != "wav":
         if ffprobe() is None:  # everything else is checked by now; in CI this fails
             pytest.skip("no ffprobe on this machine to read the chapters")
         assert [t for t, _, _ in ffprobe_chapters(full)] == [t for t, _ in chapters]
+
+
+def test_every_mp3_names_its_voice_below_the_summary(scripts: Path, tmp_path: Path
+                                                     ) -> None:
+    (written,) = build(load_library(scripts), [], BuildOptions(chosen=TONE, out=tmp_path,
+                                                               jobs=2))
+    manifest = json.loads(written.manifest.read_text())
+    assert (manifest["build"]["voice"], manifest["build"]["voice_licence"]) == \
+        ("en-us+f3 (tone)", "test tone")
+    voice = "Voice: en-us+f3 (tone) - test tone"
+    for entry in [*manifest["tracks"], manifest["routine"]]:
+        tags = ID3(written.folder / entry["file"])
+        comments = {c.desc: c.text for c in tags.getall("COMM")}
+        assert comments == {"": [f"{entry['summary']}\n{voice}"], "voice": [voice]}
 
 
 def test_step_chapters_mark_every_script_step(scripts: Path, tmp_path: Path) -> None:

@@ -129,6 +129,30 @@ def test_cli_batch_share_and_the_api_make_the_same_audio_from_a_client_file(
         assert _audio(folder) == expected
 
 
+def test_the_clinic_chooses_the_voice_once_and_a_flag_overrides_it(
+        scripts: Path, tmp_path: Path) -> None:
+    """engine, voice and rate from clinic.yaml reach a build given no flags, and the
+    manifest; a flag wins over them."""
+    (scripts / "clinic.yaml").write_text("name: C\nengine: tone\nvoice: tone\nrate: 170\n")
+    env = {**os.environ, "VOICEGUIDE_CACHE": str(tmp_path / "cache")}
+    common = ["--scripts", str(scripts)]
+    for out, flags in (("clinic", []), ("flags", ["--rate", "130", "--voice", "en-us+f3"])):
+        result = subprocess.run([VOICEGUIDE, "build", *common, "--out", str(tmp_path / out),
+                                 *flags], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    clinic = read_manifest(tmp_path / "clinic" / "daily")
+    flags = read_manifest(tmp_path / "flags" / "daily")
+    assert clinic is not None and flags is not None
+    assert (clinic.settings.engine, clinic.settings.voice, clinic.settings.rate) == \
+        ("tone", "tone", 170)
+    assert (clinic.build.voice, clinic.build.voice_licence) == ("tone (tone)", "test tone")
+    assert (flags.settings.engine, flags.settings.voice, flags.settings.rate) == \
+        ("tone", "en-us+f3", 130)
+    assert flags.build.voice == "en-us+f3 (tone)"
+    # the rate reached the voice: the same words take longer at 130 wpm
+    assert flags.routine.duration_ms > clinic.routine.duration_ms
+
+
 # --------------------------------------------------------------------------- the manifest
 
 

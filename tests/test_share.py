@@ -387,6 +387,20 @@ def test_default_routine_page_has_everything_a_client_needs(shared_homework: Pat
     assert policy is not None and "default-src 'none'" in policy
 
 
+def test_the_page_footer_names_the_voice_and_its_licence(scripts: Path,
+                                                         tmp_path: Path) -> None:
+    shared = share(load_library(scripts), options=options(tmp_path))
+    page = parse_page((shared.folder / "index.html").read_text())
+    manifest = json.loads(shared.built.manifest.read_text())
+    assert manifest["build"]["voice"] == "en-us+f3 (tone)"
+    assert manifest["build"]["voice_licence"] == "test tone"
+    footer = [n for n, (tag, a) in enumerate(page.elements) if tag == "footer"]
+    credit = [(tag, a) for tag, a in page.elements[footer[0]:]
+              if a.get("class") == "voice-credit"]
+    assert credit == [("p", {"class": "voice-credit"})]
+    assert "Voice: en-us+f3 (tone), test tone" in page.text["p"]
+
+
 # --------------------------------------------------------------------------- hostile text
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(1)> & \"q\" 'a' ]]> --> <!--"
@@ -408,9 +422,11 @@ def test_every_text_is_escaped_in_page_and_feed() -> None:
         chapters=(Chapter(EVIL, 0, 1000),),
         tracks=(SharedTrack(1, "t", EVIL, EVIL, (EVIL,), 61_000, steps, audio),),
         equipment=(EVIL,), cover='c"<o>&.png',
-        chapters_file='ch"<>.json', base_url=None, published=datetime(2025, 1, 2, tzinfo=UTC))
+        chapters_file='ch"<>.json', base_url=None, published=datetime(2025, 1, 2, tzinfo=UTC),
+        voice=EVIL)
     html = page_html(view, qr=True)
     page = check_page_is_inert(html)
+    assert EVIL in page.text["p"]  # the voice's credit in the footer
     assert "javascript:" not in "".join(str(a) for _, a in page.elements)
     assert "".join(page.text["h1"]) == EVIL
     assert EVIL in page.text["li"]  # a step, the equipment

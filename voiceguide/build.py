@@ -69,7 +69,7 @@ from voiceguide.render import render, utterances
 from voiceguide.settings import LIMITS, Choices, Settings, resolve
 from voiceguide.sounds import Cues, check_style, load_cues
 from voiceguide.text import plural
-from voiceguide.voices import resolve_settings
+from voiceguide.voices import resolve_settings, voice_credit
 
 
 @dataclass(frozen=True)
@@ -306,6 +306,7 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     # A Piper voice may live beside the scripts; the manifest names the voice used.
     settings = replace(settings, voice=resolve_settings(settings.voice_settings(),
                                                         Path(library.root)).voice)
+    credit = voice_credit(settings.voice_settings(), Path(library.root))
     # A typo or a missing file stops the build before any work; kept, a music file need
     # not be decoded again below.
     bed = load_bed(settings.background, DEFAULT_FRAME_RATE) if settings.background else None
@@ -331,7 +332,7 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     if settings.background and bed is not None and bed.frame_rate != frame_rate:
         bed = load_bed(settings.background, frame_rate)
     publishing = Publishing(encoding, library.clinic, settings.step_chapters, loudness,
-                            settings.language)
+                            settings.language, voice=credit.line())
     # Every routine is assembled before the first is written: a problem in any of them
     # leaves the output folder as it was.
     ready = []
@@ -340,7 +341,8 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
                                                                             frame_rate))
         if bed is not None:
             assembled = _with_bed(assembled, bed)
-        made = Provenance(engine_version=version, voiceguide=__version__,
+        made = Provenance(engine_version=version, voice=credit.name,
+                          voice_licence=credit.licence, voiceguide=__version__,
                           pacing=item.pacing, lexicon_files=lexicon.files,
                           lexicon_digest=lexicon.digest())
         ready.append((assembled, made))

@@ -72,6 +72,7 @@ class Publishing:
     loudness: LoudnessTarget | None = field(default_factory=LoudnessTarget)  # None: as is
     language: str = "en"  # of the narration: tags, captions' players
     year: str = field(default_factory=lambda: str(date.today().year))
+    voice: str = ""  # "Voice: NAME (ENGINE) - LICENCE", in every file's comment
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
         return Tags(title=title, artist=clinic.name, album=album, track=number,
                     tracks=total, year=publishing.year, comment=comment,
                     language=publishing.language, cover=cover, cover_mime=mime,
-                    website=clinic.website, chapters=chapters)
+                    website=clinic.website, chapters=chapters, voice=publishing.voice)
 
     jobs = [] if alone else [
         _Audio((t.clip,), f"{t.plan.file_name}{suffix}",

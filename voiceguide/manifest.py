@@ -22,9 +22,10 @@ from voiceguide.loudness import Loudness
 from voiceguide.model import Chapter, Cue, Placed, Silence, Speech, Track, samples_to_ms
 from voiceguide.plan import Pacing
 from voiceguide.settings import Settings
+from voiceguide.voices import VoiceCredit
 
-FORMAT: Literal[4] = 4  # 4: settings as resolved, how the audio was made under "build",
-#                          each file's size and sha256
+FORMAT: Literal[5] = 5  # 4: settings as resolved, how the audio was made under "build",
+#                          each file's size and sha256; 5: the voice and its licence
 MANIFEST = "manifest.json"
 
 
@@ -151,15 +152,20 @@ class Provenance(_Json):
     out the same today."""
 
     engine_version: str  # the engine and the versions of what makes its sound
+    voice: str  # "en_US-joe-medium (piper)": the voice's name and engine, never a path
+    voice_licence: str  # a Piper voice's licence and dataset lines; espeak-ng's licence
     voiceguide: str
     pacing: Pacing  # as used: --minutes fits repeats and pauses
     lexicon_files: tuple[str, ...]
     lexicon_digest: str
     clinic: str = ""  # the publisher's name in the tags
 
+    def credit(self) -> VoiceCredit:
+        return VoiceCredit(self.voice, self.voice_licence)
+
 
 class Manifest(_Json):
-    format: Literal[4] = FORMAT
+    format: Literal[5] = FORMAT
     routine: RoutineEntry
     tracks: tuple[TrackEntry, ...]
     settings: Settings

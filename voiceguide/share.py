@@ -208,6 +208,7 @@ class ShareView:
     base_url: str | None
     published: datetime  # when the audio was built
     language: str = "en"  # of the narration (BCP 47)
+    voice: str = ""  # "Voice: NAME (ENGINE), LICENCE": who speaks, under what terms
 
     @property
     def page_url(self) -> str:
@@ -336,7 +337,8 @@ def share_view(target: Target, clinic: Clinic, manifest: Manifest, files: ShareF
         title=routine.title, summary=routine.summary, clinic=clinic, note=note, full=full,
         chapters=chapters, tracks=tracks, equipment=_equipment(tracks), cover=files.cover,
         chapters_file=chapters_name(routine.id) if chapters else None, base_url=base_url,
-        published=files.published, language=manifest.settings.language)
+        published=files.published, language=manifest.settings.language,
+        voice=manifest.build.credit().line(", "))
 
 
 def chapters_name(routine_id: str) -> str:

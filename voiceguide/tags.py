@@ -3,6 +3,8 @@
 MP3 and WAV get ID3v2.3 (the version phones and Windows read most reliably): CHAP frames
 plus a top-level, ordered CTOC (phone players show chapters only with it), APIC as
 *front cover* (type 3; pydub's own tagging writes type 0, "other"), COMM and TLAN.
+The comment is the summary with the voice's credit on a line below it (players show only
+the comment without a description; ID3 also gets a COMM "voice" with the credit alone).
 M4A gets iTunes atoms (its chapters are written by ffmpeg while encoding, and kept
 here); Ogg files get Vorbis comments, chapters as CHAPTERnnn / CHAPTERnnnNAME.
 """
@@ -66,6 +68,13 @@ class Tags:
     cover_mime: str
     website: str = ""
     chapters: tuple[Chapter, ...] = field(default=())
+    voice: str = ""  # "Voice: NAME (ENGINE) - LICENCE"
+
+    @property
+    def full_comment(self) -> str:
+        """The comment players show: the summary, then the voice on a line of its own
+        (players show one comment, the one without a description)."""
+        return f"{self.comment}\n{self.voice}" if self.voice else self.comment
 
 
 def write_tags(path: Path, audio_format: str, tags: Tags) -> None:
@@ -87,7 +96,9 @@ def _write_id3(path: Path, audio_format: str, tags: Tags) -> None:
     id3.add(TRCK(encoding=3, text=f"{tags.track}/{tags.tracks}"))
     id3.add(TCON(encoding=3, text=GENRE))
     id3.add(TDRC(encoding=3, text=tags.year))
-    id3.add(COMM(encoding=3, lang=lang, desc="", text=tags.comment))
+    id3.add(COMM(encoding=3, lang=lang, desc="", text=tags.full_comment))
+    if tags.voice:  # the voice alone, for tools
+        id3.add(COMM(encoding=3, lang=lang, desc="voice", text=tags.voice))
     id3.add(TLAN(encoding=3, text=lang))
     if tags.website:
         id3.add(WXXX(encoding=3, desc="", url=tags.website))
@@ -141,7 +152,7 @@ def _write_mp4(path: Path, tags: Tags) -> None:
     mp4.tags.update({
         "\xa9nam": [tags.title], "\xa9ART": [tags.artist], "aART": [tags.artist],
         "\xa9alb": [tags.album], "trkn": [(tags.track, tags.tracks)], "\xa9gen": [GENRE],
-        "\xa9day": [tags.year], "\xa9cmt": [tags.comment], "desc": [tags.comment],
+        "\xa9day": [tags.year], "\xa9cmt": [tags.full_comment], "desc": [tags.comment],
         "covr": [MP4Cover(tags.cover, imageformat=image_format)],
     })
     mp4.save()
@@ -158,10 +169,12 @@ def _write_vorbis_comments(path: Path, audio_format: str, tags: Tags) -> None:
     for n, chapter in enumerate(tags.chapters):  # the Vorbis comment chapter convention
         ogg.tags[f"CHAPTER{n:03d}"] = clock(chapter.start_ms)
         ogg.tags[f"CHAPTER{n:03d}NAME"] = chapter.title
+    if tags.voice:
+        ogg.tags["voice"] = tags.voice
     ogg.tags.update({
         "title": tags.title, "artist": tags.artist, "album": tags.album,
         "tracknumber": str(tags.track), "tracktotal": str(tags.tracks), "genre": GENRE,
-        "date": tags.year, "comment": tags.comment, "language": tags.language,
+        "date": tags.year, "comment": tags.full_comment, "language": tags.language,
         "metadata_block_picture": base64.b64encode(picture.write()).decode("ascii"),
     })
     ogg.save()

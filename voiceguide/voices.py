@@ -206,6 +206,48 @@ def resolve_settings(settings: VoiceSettings, scripts: Path | None) -> VoiceSett
     return replace(settings, voice=spec)
 
 
+# --------------------------------------------------------------------------- credit
+
+ESPEAK_LICENCE = "espeak-ng voice data, GPL-3.0-or-later"
+TONE_LICENCE = "test tone"
+_ESPEAK_ENGINES = ("pyttsx3", "espeak")
+
+
+@dataclass(frozen=True)
+class VoiceCredit:
+    """Which voice spoke, and under what terms: the manifest records it, the tags and
+    the share page show it."""
+
+    name: str  # "en_US-joe-medium (piper)": a voice's name, never a path
+    licence: str  # a Piper voice's licence and dataset lines; espeak-ng's licence
+
+    def line(self, separator: str = " - ") -> str:
+        """The credit as tags and pages show it: Voice: NAME (ENGINE) - LICENCE."""
+        return f"Voice: {self.name}{separator}{self.licence}" if self.licence else \
+            f"Voice: {self.name}"
+
+
+def piper_licence(voice: VoiceFiles) -> str:
+    """A Piper voice's licence line: its licence and dataset lines from the model card
+    and .onnx.json, and the caveat voiceguide knows about it."""
+    d = details(voice)
+    parts = [f"licence: {'; '.join(d.licence)}", *d.dataset, *([d.caveat] if d.caveat else [])]
+    return "; ".join(part.rstrip(". ") for part in parts if part.strip())
+
+
+def voice_credit(settings: VoiceSettings, scripts: Path | None = None) -> VoiceCredit:
+    """The credit for the voice `settings` name (the voice as resolve_settings gave it).
+    EngineError for a Piper voice that can't be found."""
+    if settings.engine == ENGINE:
+        voice = find_voice(settings.voice, scripts)
+        return VoiceCredit(f"{voice.name} ({ENGINE})", piper_licence(voice))
+    if settings.engine in _ESPEAK_ENGINES:
+        return VoiceCredit(f"{settings.voice} ({settings.engine})", ESPEAK_LICENCE)
+    if settings.engine == "tone":
+        return VoiceCredit(f"{settings.voice} (tone)", TONE_LICENCE)
+    return VoiceCredit(f"{settings.voice} ({settings.engine})", "")
+
+
 # --------------------------------------------------------------------------- details
 
 _hashes: dict[tuple[str, int, int], str] = {}

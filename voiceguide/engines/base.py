@@ -42,6 +42,11 @@ class Engine(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release what the engine holds."""
 
+    def reset(self) -> None:
+        """Start the next block of speech (see render.BLOCK_TEXTS) as a fresh engine
+        would: by default by closing it, so the next utterance starts it again."""
+        self.close()
+
     def synthesize(self, text: str) -> Clip:
         """The spoken `text` as mono 16-bit PCM. Every engine's text and audio are checked
         here (engines.check): EngineError for text it can't say or implausible audio."""

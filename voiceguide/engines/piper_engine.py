@@ -6,8 +6,16 @@
 - Piper says each sentence of an utterance as its own chunk, with its own quiet at both
   ends: each chunk is trimmed and the sentences are joined by one fixed breath, so an
   utterance's length depends on its words alone, not on the padding.
-- Its model draws random noise: the same sentence differs a little from run to run. The
-  render cache keeps the first take, keyed by the model file's SHA-256.
+- Its model draws random noise inside onnxruntime, from a generator each session seeds
+  when it is made and that moves on with every sentence: a sentence's take depends on
+  what the session said before (a fresh session says the same sentence the same way; a
+  used one does not, and onnxruntime's seed can't be set again for a session already
+  made). So every block of sentences (render.BLOCK_TEXTS) is said by a session made
+  afresh with the seed SEED: the same block gives the same clips in a fresh worker or one
+  that said other blocks before, in any run. Making a session from the model's bytes,
+  kept in memory, took 0.75 s here under load; a fresh worker (imports, finding the
+  voice, reading 63 MB, a first session) about 10 s, which was paid once per block. The
+  render cache keys on the model file's SHA-256 and the seed.
 - One onnxruntime thread per worker: with one worker per core, two single-threaded
   workers did the same sentences about 10% faster than two with onnxruntime's default
   threads (measured on 2 cores).
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,6 +41,7 @@ from voiceguide.pcm import trim
 
 BREATH_MS = 350  # between the sentences of one utterance
 THREADS = 1
+SEED = 20_251_201  # onnxruntime's random noise, at the start of every block
 
 
 def _voice_info(voice: piper_voices.VoiceFiles) -> VoiceInfo:
@@ -52,18 +62,13 @@ class PiperBackend:
         from piper import PiperVoice
         from piper.config import PiperConfig, SynthesisConfig
 
+        self._ort = onnxruntime
         self._files = piper_voices.find_voice(settings.voice)
         config = self._files.settings()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = THREADS
-        options.inter_op_num_threads = THREADS
-        options.log_severity_level = 3  # errors only: they are raised, not printed
         try:
-            self._voice = PiperVoice(
-                config=PiperConfig.from_dict(config),
-                session=onnxruntime.InferenceSession(
-                    str(self._files.model), sess_options=options,
-                    providers=["CPUExecutionProvider"]))
+            self._model = self._files.model.read_bytes()
+            self._voice = PiperVoice(config=PiperConfig.from_dict(config),
+                                     session=self._session())
         except Exception as exc:  # onnxruntime's own error types; a bad .onnx.json
             raise EngineError(
                 f"the Piper voice {self._files.name!r} could not be loaded: "
@@ -71,11 +76,32 @@ class PiperBackend:
                 hint=f"the file {self._files.model} may be damaged: install the voice "
                 "again") from None
         self._rate = self._voice.config.sample_rate
+        self._used = False  # since the session was made
+        self._stale = False  # reset after use: the next sentence needs a new session
         self._syn = SynthesisConfig(
             length_scale=piper_voices.length_scale(self._files, settings.rate),
             volume=settings.volume)
 
+    def _session(self) -> Any:
+        """A new onnxruntime session of the voice, its random noise seeded with SEED."""
+        options = self._ort.SessionOptions()
+        options.intra_op_num_threads = THREADS
+        options.inter_op_num_threads = THREADS
+        options.log_severity_level = 3  # errors only: they are raised, not printed
+        self._ort.set_seed(SEED)  # read when the session is made
+        return self._ort.InferenceSession(self._model, sess_options=options,
+                                          providers=["CPUExecutionProvider"])
+
+    def reset(self) -> None:
+        """The next sentence is said as by a fresh worker: by a new session (made when it
+        is needed, so a reset that nothing follows costs nothing)."""
+        self._stale = self._used
+
     def synthesize(self, text: str) -> Clip:
+        if self._stale:
+            self._voice.session = self._session()
+            self._stale = False
+        self._used = True
         sentences: list[bytes] = []
         for chunk in self._voice.synthesize(text, self._syn):
             pcm: Any = chunk.audio_int16_array
@@ -100,6 +126,7 @@ class PiperEngine(WorkerEngine):
 
     name = "piper"
     factory = PiperBackend
+    resettable = True  # a new seeded session per block, in the same worker
     packages = ("piper-tts", "onnxruntime")
     start_timeout_s = 120.0  # loading a model on a busy core
     timeout_s = 60.0
@@ -111,6 +138,10 @@ class PiperEngine(WorkerEngine):
         self.voice = piper_voices.find_voice(settings.voice)
         self.voice.settings()  # readable, or EngineError now
 
+    def worker_settings(self) -> VoiceSettings:
+        """The voice found here, by its path: the worker need not look for it again."""
+        return replace(self.settings, voice=str(self.voice.model))
+
     def voices(self) -> list[VoiceInfo]:
         """The installed voices, without starting a worker."""
         return [_voice_info(v) for v in piper_voices.all_voices()]
@@ -121,4 +152,4 @@ class PiperEngine(WorkerEngine):
         config = json.dumps(voice.settings(), sort_keys=True)
         return (f"{super().identity()}, voice {voice.name} sha256 {digest}, settings "
                 f"{hashlib.sha256(config.encode()).hexdigest()[:16]}, "
-                f"{piper_voices.speed(voice)}, breath {BREATH_MS} ms")
+                f"{piper_voices.speed(voice)}, breath {BREATH_MS} ms, seed {SEED} per block")

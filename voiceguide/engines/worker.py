@@ -24,7 +24,7 @@ import tempfile
 from importlib import metadata
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from voiceguide.engines.base import Engine, VoiceInfo, VoiceSettings
 from voiceguide.errors import EngineError, SettingsError, VoiceguideError
@@ -40,6 +40,12 @@ class Backend(Protocol):
     def voices(self) -> list[VoiceInfo]: ...
 
     def version(self) -> str: ...
+
+
+class Resettable(Protocol):
+    """A backend that can start afresh without a new process (see WorkerEngine.reset)."""
+
+    def reset(self) -> None: ...
 
 
 class BackendFactory(Protocol):
@@ -90,7 +96,13 @@ def serve(
         while (request := conn.recv()) is not None:
             op, arg = request
             try:
-                result = backend.synthesize(arg) if op == "synthesize" else backend.voices()
+                if op == "synthesize":
+                    result: Any = backend.synthesize(arg)
+                elif op == "reset":
+                    cast(Resettable, backend).reset()
+                    result = None
+                else:
+                    result = backend.voices()
                 conn.send((_OK, result))
             except Exception as exc:  # the parent decides what it means
                 conn.send(_error_reply(exc))
@@ -116,6 +128,10 @@ class WorkerEngine(Engine):
     start_timeout_s: ClassVar[float] = 60.0
     timeout_s: ClassVar[float] = 20.0
     timeout_per_10_words_s: ClassVar[float] = 1.0
+    # True: the backend's reset() puts it in the state a fresh worker starts in, so one
+    # worker may say many blocks. False (espeak-ng: its sound depends on everything its
+    # process said before): each block gets a fresh process.
+    resettable: ClassVar[bool] = False
 
     def __init__(self, settings: VoiceSettings) -> None:
         super().__init__(settings)
@@ -145,11 +161,23 @@ class WorkerEngine(Engine):
         conn = Connection(ours.detach())
         self._process, self._conn = process, conn
         with contextlib.suppress(OSError):  # it died at once: _call below reports it
-            conn.send((type(self).factory, self.settings, self._scratch))
+            conn.send((type(self).factory, self.worker_settings(), self._scratch))
         self._version = str(self._call(None, self.start_timeout_s, "starting up"))
+
+    def worker_settings(self) -> VoiceSettings:
+        """The settings the backend is built with: by default the engine's own."""
+        return self.settings
 
     def close(self) -> None:
         self._stop(ask_first=True)
+
+    def reset(self) -> None:
+        """The next block starts as in a fresh worker: a resettable backend is told so (the
+        worker and its loaded voice are kept), any other worker is stopped."""
+        if not self.resettable:
+            self.close()
+        elif self._process is not None:
+            self._call(("reset", None), self.timeout_s, "starting afresh")
 
     def _synthesize(self, text: str) -> Clip:
         self.start()
