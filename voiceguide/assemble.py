@@ -88,13 +88,6 @@ def _lengths(plan: TrackPlan, clips: Mapping[str, Clip], cues: Cues, frame: int
     return lengths
 
 
-def segment(clip: Clip) -> AudioSegment:
-    """A clip as a pydub segment (mono, 16-bit)."""
-    pydub = import_pydub()
-    return pydub.AudioSegment(data=clip.pcm, sample_width=2, frame_rate=clip.frame_rate,
-                              channels=1)
-
-
 def silence(samples: int, frame_rate: int) -> AudioSegment:
     """Exactly `samples` of digital silence. pydub counts `int(rate * ms / 1000)` frames,
     so asking for half a sample more gives the exact count whatever the rounding."""
@@ -105,28 +98,28 @@ def silence(samples: int, frame_rate: int) -> AudioSegment:
     return quiet
 
 
-def stitch(segments: Sequence[AudioSegment], frame_rate: int) -> Clip:
-    """Segments played one after another, joined once (never with repeated `+`)."""
-    return Clip(b"".join(s.raw_data for s in segments), frame_rate)
-
-
 def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], cues: Cues, frame: int = 1
                    ) -> Track:
-    """The track's audio and layout (see `_lengths`), stitched at the cues' frame rate."""
+    """The track's audio and layout (see `_lengths`), stitched at the cues' frame rate.
+    The pieces are the clips' and cues' own bytes and views of one buffer of zeros, joined
+    once: the track is the only new copy of its audio."""
     rate = cues.frame_rate
-    segments: list[AudioSegment] = []
+    lengths = _lengths(plan, clips, cues, frame)
+    zeros = memoryview(bytes(2 * max((n for item, n in zip(plan.items, lengths, strict=True)
+                                      if isinstance(item, Silence)), default=0)))
+    pieces: list[bytes | memoryview] = []
     placed: list[Placed] = []
     position = 0
-    for item, samples in zip(plan.items, _lengths(plan, clips, cues, frame), strict=True):
+    for item, samples in zip(plan.items, lengths, strict=True):
         if isinstance(item, Speech):
-            segments.append(segment(resample(clips[item.text], rate)))
+            pieces.append(resample(clips[item.text], rate).pcm)
         elif isinstance(item, Silence):
-            segments.append(silence(samples, rate))
+            pieces.append(zeros[:2 * samples])
         else:
-            segments.append(segment(cues[item.name]))
+            pieces.append(cues[item.name].pcm)
         placed.append(Placed(item, position, position + samples))
         position += samples
-    return Track(plan, stitch(segments, rate), tuple(placed))
+    return Track(plan, Clip(b"".join(pieces), rate), tuple(placed))
 
 
 def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip], cues: Cues,
