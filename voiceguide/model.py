@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, assert_never
+from typing import Literal, Protocol, assert_never
 
 # --------------------------------------------------------------------------- scripts
 
@@ -307,6 +307,23 @@ class Clip:
     @property
     def ms(self) -> int:
         return samples_to_ms(self.samples, self.frame_rate)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The PCM in pieces (see `Pcm`): one, itself."""
+        yield self.pcm
+
+
+class Pcm(Protocol):
+    """Mono 16-bit PCM that may be made a piece at a time (a clip, or a clip on its way
+    to its loudness target): an encoder takes it chunk by chunk."""
+
+    @property
+    def frame_rate(self) -> int: ...
+
+    @property
+    def samples(self) -> int: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
 
 
 def samples_to_ms(samples: int, frame_rate: int) -> int:
