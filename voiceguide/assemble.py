@@ -18,6 +18,7 @@ from voiceguide.model import (
     RoutinePlan,
     Silence,
     Speech,
+    Stitched,
     Track,
     TrackPlan,
     ms_to_samples,
@@ -101,8 +102,8 @@ def silence(samples: int, frame_rate: int) -> AudioSegment:
 def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], cues: Cues, frame: int = 1
                    ) -> Track:
     """The track's audio and layout (see `_lengths`), stitched at the cues' frame rate.
-    The pieces are the clips' and cues' own bytes and views of one buffer of zeros, joined
-    once: the track is the only new copy of its audio."""
+    The pieces are the clips' and cues' own bytes and views of one buffer of zeros, kept
+    as they are (`Stitched`): the track holds no new copy of its audio."""
     rate = cues.frame_rate
     lengths = _lengths(plan, clips, cues, frame)
     zeros = memoryview(bytes(2 * max((n for item, n in zip(plan.items, lengths, strict=True)
@@ -119,7 +120,7 @@ def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], cues: Cues, frame
             pieces.append(cues[item.name].pcm)
         placed.append(Placed(item, position, position + samples))
         position += samples
-    return Track(plan, Clip(b"".join(pieces), rate), tuple(placed))
+    return Track(plan, Stitched(pieces, rate), tuple(placed))
 
 
 def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip], cues: Cues,

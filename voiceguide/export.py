@@ -108,7 +108,8 @@ def fingerprint(assembled: AssembledRoutine, settings: Settings, made: Provenanc
         digest.update(json.dumps([asdict(track.plan.technique), [
             (type(p.item).__name__, repr(p.item), p.start, p.end) for p in track.placed]],
             sort_keys=True, default=str).encode("utf-8"))
-        digest.update(track.clip.pcm)
+        for chunk in track.clip.chunks():
+            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -231,7 +232,8 @@ def _file_print(job: _Audio, publishing: Publishing) -> str:
     """What one audio file is made of: its audio, its tags, the format and the target."""
     digest = hashlib.sha256()
     for clip in job.clips:
-        digest.update(clip.pcm)
+        for chunk in clip.chunks():
+            digest.update(chunk)
     # The clips as assembled: normalizing them is deterministic, so equal prints mean
     # equal files and a kept file needs no normalizing either.
     described = {"tags": asdict(job.tags) | {"cover": hashlib.sha256(

@@ -335,20 +335,23 @@ def true_peak_db(samples: np.ndarray) -> float:
 
 
 class TruePeakMeter:
-    """`true_peak_db` of audio fed in pieces (int16), holding only a few seconds of it:
+    """`block_peaks` of audio fed in pieces (int16), holding only a few seconds of it:
     each window of _WINDOW samples is measured by `block_peaks` with a segment of the
     audio on either side (what its oversampling reaches into), so every block gets the
-    value it gets when the whole is measured at once. Blocks are oversampled where they
-    could reach the largest sample peak so far, a lower floor than the whole's: more of
-    them are oversampled, but none that could set the maximum is left out."""
+    value it gets when the whole is measured at once. With `floor` None (a maximum, as
+    `true_peak_db`), blocks are oversampled where they could reach the largest sample
+    peak so far, a lower floor than the whole's: more of them are oversampled, but none
+    that could set the maximum is left out. With `keep`, every block's value is kept."""
 
     _WINDOW = 64 * _SEGMENT
 
-    def __init__(self) -> None:
+    def __init__(self, floor: float | None = None, keep: bool = False) -> None:
         self._held = np.zeros(0, dtype="<i2")  # the window, a segment before it (not at
         self._before = 0  # the start) and what came after it
+        self._fixed = floor
         self._floor = 0.0
         self._peak = 0.0
+        self._kept: list[np.ndarray] | None = [] if keep else None
 
     def feed(self, samples: np.ndarray) -> None:
         self._held = np.concatenate([self._held, samples])
@@ -361,16 +364,44 @@ class TruePeakMeter:
         window = self._held[self._before:end]
         if not window.size:
             return
-        own = np.abs(window.astype(np.float32)).max() * np.float32(1 / 32768)
-        self._floor = max(self._floor, float(own))
-        peaks = block_peaks(self._held[:end + _SEGMENT], self._floor)
-        self._peak = max(self._peak, float(peaks[self._before // BLOCK:-(-end // BLOCK)].max()))
+        floor = self._fixed
+        if floor is None:
+            own = np.abs(window.astype(np.float32)).max() * np.float32(1 / 32768)
+            floor = self._floor = max(self._floor, float(own))
+        peaks = block_peaks(self._held[:end + _SEGMENT], floor)
+        mine = peaks[self._before // BLOCK:-(-end // BLOCK)]
+        self._peak = max(self._peak, float(mine.max()))
+        if self._kept is not None:
+            self._kept.append(mine)
+
+    def _finish(self) -> None:
+        self._measure(self._held.size)
+        self._held, self._before = self._held[:0], 0
 
     def db(self) -> float:
         """The true peak of everything fed, in dBTP."""
-        self._measure(self._held.size)
-        self._held, self._before = self._held[:0], 0
+        self._finish()
         return 20 * math.log10(self._peak) if self._peak > 0 else -math.inf
+
+    def peaks(self) -> np.ndarray:
+        """Every block's value (with `keep`), as `block_peaks` gives them."""
+        self._finish()
+        assert self._kept is not None
+        return np.concatenate(self._kept) if self._kept else np.zeros(0, dtype=np.float32)
+
+
+def streamed_block_peaks(pieces: Iterable[np.ndarray], floor: float) -> np.ndarray:
+    """`block_peaks(samples, floor)` of the samples of `pieces` back to back."""
+    meter = TruePeakMeter(floor, keep=True)
+    for piece in pieces:
+        meter.feed(piece)
+    return meter.peaks()
+
+
+def arrays(clip: Clip) -> Iterator[np.ndarray]:
+    """A clip's samples, chunk by chunk (see Stitched)."""
+    for chunk in clip.chunks():
+        yield np.frombuffer(chunk, dtype="<i2")
 
 
 def measure_pieces(pieces: Iterable[np.ndarray], frame_rate: int) -> Loudness:
@@ -411,7 +442,7 @@ def limiter_curve(peaks: np.ndarray, ceiling: float, radius: int) -> np.ndarray 
     return curve
 
 
-def _limited(samples: np.ndarray, gain: float, curve: np.ndarray | None
+def _limited(pieces: Iterable[np.ndarray], gain: float, curve: np.ndarray | None
              ) -> Iterator[np.ndarray]:
     """16-bit `samples` times `gain` times the curve (interpolated between block centres),
     rounded back to 16 bits, a chunk at a time: no whole-track float copies, and no
@@ -423,15 +454,17 @@ def _limited(samples: np.ndarray, gain: float, curve: np.ndarray | None
         near = curve < 1
         near[1:] |= curve[:-1] < 1
         near[:-1] |= curve[1:] < 1
-    for start in range(0, samples.size, _CHUNK):  # _CHUNK is a multiple of BLOCK
-        stop = min(start + _CHUNK, samples.size)
-        piece = samples[start:stop].astype(np.float32) * np.float32(gain)
+    start = 0
+    for samples in regrouped(pieces, _CHUNK):  # _CHUNK is a multiple of BLOCK
+        stop = start + samples.size
+        piece = samples.astype(np.float32) * np.float32(gain)
         if curve is not None:
             blocks = np.flatnonzero(near[start // BLOCK:-(-stop // BLOCK)])
             at = (blocks[:, None] * BLOCK + np.arange(BLOCK)).ravel()
             at = at[at < stop - start]
             piece[at] *= np.interp(at + start, centres, curve).astype(np.float32)
         yield to_int16(piece)
+        start = stop
 
 
 @dataclass(frozen=True, eq=False)
@@ -453,21 +486,20 @@ class Normalized:
         return self.source.samples
 
     def arrays(self) -> Iterator[np.ndarray]:
-        samples = np.frombuffer(self.source.pcm, dtype="<i2")
         if self.gain is None:
-            yield samples
+            yield from arrays(self.source)
         else:
-            yield from _limited(samples, self.gain, self.curve)
+            yield from _limited(arrays(self.source), self.gain, self.curve)
 
     def chunks(self) -> Iterator[bytes]:
         if self.gain is None:
-            yield self.source.pcm
+            yield from self.source.chunks()
         else:
             yield from (a.tobytes() for a in self.arrays())
 
     def clip(self) -> Clip:
         if self.gain is None:
-            return self.source
+            return Clip(self.source.pcm, self.frame_rate)
         out = np.empty(self.samples, dtype="<i2")
         position = 0
         for piece in self.arrays():
@@ -479,10 +511,10 @@ class Normalized:
 def normalization(clip: Clip, target: LoudnessTarget,
                   margin_db: float = ENCODER_MARGIN_DB) -> Normalized:
     """Gain to the target loudness, limited to the true-peak ceiling minus a margin for
-    the encoder. Silence stays exactly silent, so the layout is unchanged. Each try's
-    loudness is measured as its chunks are made: only the gain curve is kept."""
-    samples = np.frombuffer(clip.pcm, dtype="<i2")
-    loudness = program_lufs(samples, clip.frame_rate)
+    the encoder. Silence stays exactly silent, so the layout is unchanged. The clip is
+    read chunk by chunk (a Stitched track is never joined) and each try's loudness is
+    measured as its chunks are made: only the block peaks and the gain curve are kept."""
+    loudness = streamed_lufs(arrays(clip), clip.frame_rate)
     if not math.isfinite(loudness):
         return Normalized(clip)  # silence, or too short to measure: nothing to normalize
     ceiling = 10 ** ((target.true_peak_db - margin_db) / 20)
@@ -492,10 +524,11 @@ def normalization(clip: Clip, target: LoudnessTarget,
     for _ in range(4):  # limiting lowers loudness a little: raise the gain and try again
         if gain_db > exact_up_to_db:  # (3 dB of room: rarely needed twice)
             exact_up_to_db = gain_db + 3
-            peaks = block_peaks(samples, ceiling / 10 ** (exact_up_to_db / 20))
+            peaks = streamed_block_peaks(arrays(clip), ceiling / 10 ** (exact_up_to_db / 20))
         gain = 10 ** (gain_db / 20)
         curve = limiter_curve(peaks * gain, ceiling, radius)
-        error = target.lufs - streamed_lufs(_limited(samples, gain, curve), clip.frame_rate)
+        error = target.lufs - streamed_lufs(_limited(arrays(clip), gain, curve),
+                                            clip.frame_rate)
         if abs(error) < 0.2:  # well inside the +-1 LU that platforms ask for
             break
         gain_db += error

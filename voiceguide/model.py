@@ -313,6 +313,38 @@ class Clip:
         yield self.pcm
 
 
+class Stitched(Clip):
+    """A clip that is pieces of PCM back to back (a track: its sentences, cues and views of
+    one buffer of zeros), never joined unless its `pcm` is asked for: what reads it
+    chunk by chunk (hashing, loudness, the encoder) holds no copy of it, so a long
+    track made of a few sentences costs little more than the sentences."""
+
+    def __init__(self, parts: Iterable[bytes | memoryview], frame_rate: int) -> None:
+        kept = tuple(parts)
+        object.__setattr__(self, "parts", kept)
+        object.__setattr__(self, "frame_rate", frame_rate)
+        object.__setattr__(self, "_bytes", sum(len(p) for p in kept))
+
+    parts: tuple[bytes | memoryview, ...]
+    _bytes: int
+
+    @property
+    def pcm(self) -> bytes:
+        """The whole PCM, joined now (a copy): for what needs it in one piece."""
+        return b"".join(self.parts)
+
+    @property
+    def samples(self) -> int:
+        return self._bytes // 2
+
+    def __repr__(self) -> str:
+        return f"Stitched({len(self.parts)} parts, {self.samples} samples at {self.frame_rate} Hz)"
+
+    def chunks(self) -> Iterator[bytes]:
+        for part in self.parts:
+            yield bytes(part) if isinstance(part, memoryview) else part
+
+
 class Pcm(Protocol):
     """Mono 16-bit PCM that may be made a piece at a time (a clip, or a clip on its way
     to its loudness target): an encoder takes it chunk by chunk."""
