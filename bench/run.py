@@ -9,7 +9,8 @@
 - batch: `voiceguide batch` of 20 client routines of about 10 minutes each, cold cache:
   audio seconds produced per wall-clock second;
 - memory: peak RSS (the largest process: voiceguide, its speech worker or ffmpeg) of
-  builds of a 30- and a 60-minute routine, against their raw PCM size;
+  builds of a 30- and a 60-minute routine and of a 30-minute technique of 500 steps
+  built on its own (one track), against their raw PCM size;
 - stages: one build in this process with each stage timed: wall seconds summed over
   threads, and the CPU seconds of the threads that ran it (ffmpeg and the speech workers
   are other processes: their CPU is shown for the whole build).
@@ -23,7 +24,8 @@ then slower than the machine can do.
   encode), a cold build, a no-op, one edit, and a 20-client batch.
 
 Run: `make bench` (prints tables, writes bench/results/latest.json); `python bench/run.py
---piper` runs only the piper part (writes bench/results/piper.json).
+--piper` runs only the piper part (writes bench/results/piper.json), `--memory` only the
+memory part (prints its rows).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -145,20 +148,49 @@ def batch(work: Path) -> dict[str, float]:
     return {"batch_s": seconds, "batch_audio_s": audio, "batch_realtime_x": audio / seconds}
 
 
+def long_technique(scripts: Path, steps: int = 500) -> str:
+    """A technique of `steps` steps (about 30 minutes), the same every run: the library's
+    own sentences in order (cached after the first build), with pauses and holds mixed
+    in. Returns its id."""
+    own = ["face", "neck", "back", "ankles-legs", "intro", "outro"]
+    sentences = sorted({m.strip() for name in own for m in re.findall(
+        r"^\s*-?\s*say: (.+)$", (scripts / "techniques" / f"{name}.yaml").read_text(),
+        re.MULTILINE) if "{" not in m})
+    rows = []
+    for n in range(steps):
+        sentence = json.dumps(sentences[n % len(sentences)])
+        kind = n % 10
+        if kind in (1, 3, 5, 9):
+            rows.append("  - pause: 1s")
+        elif kind == 7:
+            rows.append(f"  - hold:\n      say: {sentence}\n      for: 3s")
+        else:
+            rows.append(f"  - say: {sentence}")
+    (scripts / "techniques" / "long-technique.yaml").write_text(
+        "id: long-technique\ntitle: A Long Technique\nsummary: Five hundred steps.\n"
+        "steps:\n" + "\n".join(rows) + "\n")
+    return "long-technique"
+
+
 def memory(work: Path) -> dict[str, float]:
-    """Peak RSS of builds of long routines (the four techniques over and over)."""
+    """Peak RSS of builds of long routines (the four techniques over and over) and of one
+    long technique on its own (one 30-minute track)."""
     scripts = work / "long-scripts"
     shutil.copytree(REPO / "scripts", scripts)
     result = {}
+    builds = []
     for label, rounds in (("30min", 2), ("60min", 4)):
         techniques = ", ".join(["face", "neck", "back", "ankles-legs"] * rounds)
         (scripts / "routines" / f"long{rounds}.yaml").write_text(
             f"id: long{rounds}\ntitle: Long\nsummary: Long.\nintro: intro\n"
             f"techniques: [{techniques}]\noutro: outro\n")
-        out = work / f"long-out{rounds}"
-        _, rss = run(["build", f"long{rounds}", "--scripts", str(scripts), "--out", str(out)],
+        builds.append((label, f"long{rounds}"))
+    builds.append(("track", long_technique(scripts)))
+    for label, name in builds:
+        out = work / f"long-out-{name}"
+        _, rss = run(["build", name, "--scripts", str(scripts), "--out", str(out)],
                      work / "long-cache")
-        pcm = routine_ms(out / f"long{rounds}") * 22050 // 1000 * 2
+        pcm = routine_ms(out / name) * 22050 // 1000 * 2
         result[f"{label}_audio_s"] = pcm / 2 / 22050
         result[f"{label}_peak_rss_mb"] = rss / 2**20
         result[f"{label}_pcm_mb"] = pcm / 2**20
@@ -274,6 +306,14 @@ def piper(work: Path) -> dict[str, float]:
     return result
 
 
+def print_memory(f: dict[str, Any]) -> None:
+    for label, what in (("30min", "routine"), ("60min", "routine"),
+                        ("track", "technique (500 steps, one track)")):
+        print(f"| peak RSS, {f[label + '_audio_s'] / 60:.0f}-minute {what} | "
+              f"{f[label + '_peak_rss_mb']:.0f} MB | {f[label + '_rss_over_pcm']:.1f}x its raw "
+              f"PCM ({f[label + '_pcm_mb']:.0f} MB) | <= 3x |")
+
+
 def print_piper(f: dict[str, Any]) -> None:
     print("\n| piper (demo voice) | value | ratio | target |\n| --- | --- | --- | --- |")
     print(f"| Piper floor (Piper on {os.cpu_count()} cores + one LAME encode, "
@@ -292,6 +332,12 @@ def print_piper(f: dict[str, Any]) -> None:
 def main() -> None:
     if sys.argv[1:2] == ["--piper-part"]:
         _piper_part(json.loads(sys.argv[3]), Path(sys.argv[2]))
+        return
+    if sys.argv[1:2] == ["--memory"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            figures = memory(Path(tmp))
+        print(f"CPU: {cpu_model()}")
+        print_memory(figures)
         return
     if sys.argv[1:2] == ["--piper"]:
         with tempfile.TemporaryDirectory() as tmp:
@@ -337,10 +383,7 @@ def main() -> None:
     print(f"| batch, 20 clients (~10 min each), cold | {f['batch_s']:.1f} s for "
           f"{f['batch_audio_s'] / 60:.0f} min | {f['batch_realtime_x']:.0f}x real time | "
           ">= 150x |")
-    for label in ("30min", "60min"):
-        print(f"| peak RSS, {f[label + '_audio_s'] / 60:.0f}-minute routine | "
-              f"{f[label + '_peak_rss_mb']:.0f} MB | {f[label + '_rss_over_pcm']:.1f}x its raw "
-              f"PCM ({f[label + '_pcm_mb']:.0f} MB) | <= 3x |")
+    print_memory(f)
     print_piper(f)
     print("\n| stage (one in-process build, no cache) | wall s (summed over threads) | "
           "CPU s |\n| --- | --- | --- |")

@@ -28,11 +28,16 @@ from voiceguide.loudness import (
     OVERSAMPLE,
     LoudnessMeter,
     LoudnessTarget,
+    TruePeakMeter,
     _k_weighting,
     block_peaks,
+    measure,
+    measure_pieces,
+    normalization,
     normalize,
     program_lufs,
     pyloudnorm_lufs,
+    streamed_lufs,
     true_peak_db,
 )
 from voiceguide.model import Clip
@@ -111,6 +116,47 @@ def test_normalize_reaches_the_target_under_the_ceiling() -> None:
     out = np.frombuffer(normalize(clip, target, margin_db=1.3).pcm, dtype="<i2")
     assert program_lufs(out, RATE) == pytest.approx(-16, abs=0.2)
     assert 20 * math.log10(exact_block_peaks(out).max()) <= -1 - 1.3 + 0.05
+
+
+CUTS = [0, 1, 2047, 70000, 70001, 300000, 440999, 661499]
+
+
+def pieces_of(samples: np.ndarray) -> list[np.ndarray]:
+    return np.array_split(samples, [c for c in CUTS if c < samples.size])
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_measuring_in_pieces_is_measuring_at_once_to_the_bit(seed: int) -> None:
+    """Pieces cut anywhere (a decoder's reads) give the very figures of the whole: the
+    loudness through the same 10 s pieces, the true peak window by window."""
+    samples = speechlike(70, seed)
+    samples[: 3 * RATE] = 0  # leading silence: oversampled before any sound is seen
+    whole = measure(Clip(samples.tobytes(), RATE))
+    assert measure_pieces(pieces_of(samples), RATE) == whole
+    assert streamed_lufs(pieces_of(samples), RATE) == whole.lufs
+    meter = TruePeakMeter()
+    for piece in pieces_of(samples):
+        meter.feed(piece)
+    assert meter.db() == whole.true_peak_db == true_peak_db(samples)
+
+
+def test_true_peak_meter_of_silence_and_of_short_audio() -> None:
+    for samples in (np.zeros(0, dtype="<i2"), np.zeros(5 * RATE, dtype="<i2"),
+                    speechlike(0.01, 9), speechlike(2, 9)):
+        meter = TruePeakMeter()
+        meter.feed(samples)
+        assert meter.db() == true_peak_db(samples)
+
+
+def test_normalized_in_chunks_is_normalize() -> None:
+    """The chunks the encoder is given are the clip `normalize` makes, byte for byte."""
+    clip = Clip(speechlike(40, 10).tobytes(), RATE)
+    target = LoudnessTarget(-16, -1)
+    made = normalization(clip, target)
+    assert b"".join(made.chunks()) == made.clip().pcm == normalize(clip, target).pcm
+    assert made.gain is not None and made.samples == clip.samples
+    quiet = Clip(bytes(2 * RATE), RATE)
+    assert b"".join(normalization(quiet, target).chunks()) == quiet.pcm
 
 
 # --------------------------------------------------------------------------- real files

@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from voiceguide.atomic import temp_path
 from voiceguide.errors import EngineError, OutputError, SettingsError
-from voiceguide.model import Chapter, Clip
+from voiceguide.model import Chapter, Clip, Pcm
 from voiceguide.native import FFMPEG_HINT, ffmpeg_exe
 
 
@@ -128,10 +129,11 @@ def _run_ffmpeg(args: list[str], pieces: Iterable[bytes], name: str) -> None:
     raise EngineError(f"ffmpeg could not encode {name}: {last[-300:]}", FFMPEG_HINT)
 
 
-def encode(audio: Clip | Sequence[Clip], path: Path, encoding: Encoding,
+def encode(audio: Pcm | Sequence[Pcm], path: Path, encoding: Encoding,
            chapters: Sequence[Chapter] = (), language: str = "eng") -> None:
-    """Encode mono PCM (one clip, or clips back to back) to `path` in the chosen format."""
-    clips = [audio] if isinstance(audio, Clip) else list(audio)
+    """Encode mono PCM (one clip, or clips back to back) to `path` in the chosen format,
+    piped to ffmpeg chunk by chunk (see `Pcm`)."""
+    clips = list(audio) if isinstance(audio, Sequence) else [audio]
     fmt = encoding.audio
     args = ["-f", "s16le", "-ar", str(clips[0].frame_rate), "-ac", "1", "-i", "pipe:0"]
     meta = temp_path(path.with_name(path.name + ".ffmeta"))
@@ -146,7 +148,8 @@ def encode(audio: Clip | Sequence[Clip], path: Path, encoding: Encoding,
     if fmt.name == "m4a":
         args += ["-movflags", "+faststart"]  # playable while it downloads
     try:
-        _run_ffmpeg([*args, "-f", fmt.muxer, str(path)], (c.pcm for c in clips), path.name)
+        _run_ffmpeg([*args, "-f", fmt.muxer, str(path)],
+                    (chunk for c in clips for chunk in c.chunks()), path.name)
     finally:
         meta.unlink(missing_ok=True)
 
@@ -167,10 +170,31 @@ def remux_mp3(data: bytes, path: Path) -> None:
 def decode(path: Path, frame_rate: int) -> Clip:
     """Decode any output file back to mono PCM at frame_rate (gapless headers honoured).
     EngineError when it can't be read: the encoder wrote no real audio."""
-    result = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "s16le",
-                             "-ac", "1", "-ar", str(frame_rate), "-"], capture_output=True,
-                            check=False)
-    if result.returncode != 0:
-        raise EngineError(f"ffmpeg could not read back {path.name}: "
-                          f"{result.stderr.decode(errors='replace')[-300:]}")
-    return Clip(result.stdout, frame_rate)
+    return Clip(b"".join(list(decode_chunks(path, frame_rate))), frame_rate)
+
+
+_READ = 1 << 20  # bytes of decoded PCM read at a time
+
+
+def decode_chunks(path: Path, frame_rate: int) -> Iterator[bytes]:
+    """`decode`, a piece at a time as ffmpeg decodes (each a whole number of samples),
+    so that a long file can be measured without holding it. EngineError, after the last
+    piece, when it can't be read."""
+    with tempfile.TemporaryFile() as errors:  # a file: ffmpeg never waits on it
+        with subprocess.Popen([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path),
+                               "-f", "s16le", "-ac", "1", "-ar", str(frame_rate), "-"],
+                              stdout=subprocess.PIPE, stderr=errors) as proc:
+            assert proc.stdout is not None
+            rest = b""
+            while chunk := proc.stdout.read(_READ):
+                chunk = rest + chunk
+                whole = len(chunk) // 2 * 2
+                rest = chunk[whole:]
+                if whole:
+                    yield chunk[:whole] if rest else chunk
+        if proc.returncode != 0:
+            errors.seek(0)
+            raise EngineError(f"ffmpeg could not read back {path.name}: "
+                              f"{errors.read().decode(errors='replace')[-300:]}")
+    if rest:
+        yield rest

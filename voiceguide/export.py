@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -24,15 +24,24 @@ import numpy as np
 from voiceguide.assemble import AssembledRoutine, join_clips
 from voiceguide.atomic import checkpoint, link_or_copy, staged
 from voiceguide.cover import routine_cover
-from voiceguide.encode import AUDIO_SUFFIXES, Encoding, decode, encode, remux_mp3
+from voiceguide.encode import (
+    AUDIO_SUFFIXES,
+    Encoding,
+    decode,
+    decode_chunks,
+    encode,
+    remux_mp3,
+)
 from voiceguide.errors import EngineError
 from voiceguide.loudness import (
     Loudness,
     LoudnessMeter,
     LoudnessTarget,
-    correct,
+    Normalized,
+    correction,
     measure,
-    normalize,
+    measure_pieces,
+    normalization,
 )
 from voiceguide.manifest import (
     FORMAT,
@@ -100,7 +109,8 @@ def fingerprint(assembled: AssembledRoutine, settings: Settings, made: Provenanc
         digest.update(json.dumps([asdict(track.plan.technique), [
             (type(p.item).__name__, repr(p.item), p.start, p.end) for p in track.placed]],
             sort_keys=True, default=str).encode("utf-8"))
-        digest.update(track.clip.pcm)
+        for chunk in track.clip.chunks():
+            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -125,37 +135,56 @@ class _Audio:
     tags: Tags
 
 
-def _normalized(clips: Sequence[Clip], publishing: Publishing) -> list[Clip]:
+def _normalized(clips: Sequence[Clip], publishing: Publishing) -> list[Normalized]:
     """Each clip at the loudness target, aimed so that the file lands on it after the
     encoder's own fixed gain."""
     target = publishing.loudness
     if target is None:
-        return list(clips)
+        return [Normalized(clip) for clip in clips]
     aim = target.shifted(-publishing.encoding.audio.encoder_gain_db)
-    return [normalize(clip, aim) for clip in clips]
+    return [normalization(clip, aim) for clip in clips]
 
 
-def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing
-                        ) -> tuple[Loudness, Clip]:
+def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, keep: bool = False
+                        ) -> tuple[Loudness, Clip | None]:
     """Normalize, encode, tag, then decode and measure the file itself. When the encoder
     moved it off the loudness target (a codec's own gain and overshoot vary), correct once
-    by what was measured and encode again. Returns the loudness and the decoded audio."""
+    by what was measured and encode again. Returns the loudness and, with `keep`, the
+    decoded audio. The normalized audio goes to the encoder chunk by chunk and, without
+    `keep`, the file is measured as it is decoded: besides the assembled clips, only a
+    few seconds of audio are held at a time."""
+    rate = job.clips[0].frame_rate
 
-    def encode_once(clips: Sequence[Clip]) -> tuple[Loudness, Clip]:
+    def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, Clip | None]:
         encode(clips, temp, publishing.encoding, job.tags.chapters,
                language_3(publishing.language))
         write_tags(temp, publishing.encoding.format, job.tags)
-        decoded = decode(temp, clips[0].frame_rate)
-        check_length(temp.name, decoded.samples, sum(c.samples for c in clips),
-                     decoded.frame_rate, publishing.encoding.format)
-        return measure(decoded), decoded
+        expected = sum(c.samples for c in clips)
+        if keep:
+            decoded = decode(temp, rate)
+            check_length(temp.name, decoded.samples, expected, rate,
+                         publishing.encoding.format)
+            return measure(decoded), decoded
+        samples = 0
+
+        def pieces() -> Iterator[np.ndarray]:
+            nonlocal samples
+            for chunk in decode_chunks(temp, rate):
+                samples += len(chunk) // 2
+                yield np.frombuffer(chunk, dtype="<i2")
+
+        loudness = measure_pieces(pieces(), rate)
+        check_length(temp.name, samples, expected, rate, publishing.encoding.format)
+        return loudness, None
 
     clips = _normalized(job.clips, publishing)
     loudness, decoded = encode_once(clips)
     target = publishing.loudness
     if target is not None and target.misses(loudness):
-        whole = join_clips(clips)
-        loudness, decoded = encode_once([correct(whole, target, measure(whole), loudness)])
+        whole = join_clips([c.clip() for c in clips])
+        del clips, decoded
+        loudness, decoded = encode_once([correction(whole, target, measure(whole),
+                                                    loudness)])
     return loudness, decoded
 
 
@@ -206,7 +235,8 @@ def _file_print(job: _Audio, publishing: Publishing) -> str:
     """What one audio file is made of: its audio, its tags, the format and the target."""
     digest = hashlib.sha256()
     for clip in job.clips:
-        digest.update(clip.pcm)
+        for chunk in clip.chunks():
+            digest.update(chunk)
     # The clips as assembled: normalizing them is deterministic, so equal prints mean
     # equal files and a kept file needs no normalizing either.
     described = {"tags": asdict(job.tags) | {"cover": hashlib.sha256(
@@ -357,10 +387,10 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
     loudness: list[Loudness] = []
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
 
-        def start(n: int) -> Future[tuple[Loudness | None, Clip]] | None:
-            if not keeps[n]:
+        def start(n: int) -> Future[tuple[Loudness | None, Clip | None]] | None:
+            if not keeps[n]:  # the decoded audio is kept only for the full routine's meter
                 return pool.submit(_encode_and_measure, parts[n], stage / parts[n].name,
-                                   publishing)
+                                   publishing, full_needed)
             return pool.submit(_decoded, stage / parts[n].name, rate) if full_needed \
                 else None
 
@@ -378,6 +408,7 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
             loudness.append(earlier[a.name][1] if keeps[n] or measured is None
                             else measured)
             if result and full_needed:
+                assert result[1] is not None
                 meter.feed(np.frombuffer(result[1].pcm, dtype="<i2"))
                 peak = max(peak, loudness[-1].true_peak_db)
             del result, future

@@ -11,6 +11,7 @@ below is written by hand; it is the classic "minimum filter, then smoothing" des
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -122,10 +123,15 @@ class LoudnessMeter:
         self._rest = np.zeros(0)  # squares of the filtered samples short of a hop
         self._quarters: list[np.ndarray] = []  # energy of each 100 ms
 
+    @property
+    def piece(self) -> int:
+        """Samples filtered at a time (10 s)."""
+        return self._hop * 100
+
     def feed(self, samples: np.ndarray) -> None:
         integers = np.issubdtype(samples.dtype, np.integer)
-        for start in range(0, samples.size, self._hop * 100):
-            piece = samples[start:start + self._hop * 100].astype(np.float64)
+        for start in range(0, samples.size, self.piece):
+            piece = samples[start:start + self.piece].astype(np.float64)
             if integers:
                 piece *= 1 / 32768
             filtered, self._state = k_weighted(self._rate, piece, self._state)
@@ -208,6 +214,33 @@ def program_lufs(samples: np.ndarray, frame_rate: int) -> float:
     """Integrated loudness of mono `samples` (see LoudnessMeter)."""
     meter = LoudnessMeter(frame_rate)
     meter.feed(samples)
+    return meter.lufs()
+
+
+def regrouped(pieces: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The samples of `pieces`, in order, cut again into pieces of exactly `size` (the
+    last one shorter): fed these, a meter works on the same pieces as on all the samples
+    at once, so its reading is the same to the bit."""
+    held: list[np.ndarray] = []
+    count = 0
+    for piece in pieces:
+        while piece.size:
+            take = min(size - count, piece.size)
+            held.append(piece[:take])
+            count += take
+            piece = piece[take:]
+            if count == size:
+                yield held[0] if len(held) == 1 else np.concatenate(held)
+                held, count = [], 0
+    if count:
+        yield held[0] if len(held) == 1 else np.concatenate(held)
+
+
+def streamed_lufs(pieces: Iterable[np.ndarray], frame_rate: int) -> float:
+    """`program_lufs` of the samples of `pieces` back to back, never joined."""
+    meter = LoudnessMeter(frame_rate)
+    for piece in regrouped(pieces, meter.piece):
+        meter.feed(piece)
     return meter.lufs()
 
 
@@ -301,6 +334,86 @@ def true_peak_db(samples: np.ndarray) -> float:
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
+class TruePeakMeter:
+    """`block_peaks` of audio fed in pieces (int16), holding only a few seconds of it:
+    each window of _WINDOW samples is measured by `block_peaks` with a segment of the
+    audio on either side (what its oversampling reaches into), so every block gets the
+    value it gets when the whole is measured at once. With `floor` None (a maximum, as
+    `true_peak_db`), blocks are oversampled where they could reach the largest sample
+    peak so far, a lower floor than the whole's: more of them are oversampled, but none
+    that could set the maximum is left out. With `keep`, every block's value is kept."""
+
+    _WINDOW = 64 * _SEGMENT
+
+    def __init__(self, floor: float | None = None, keep: bool = False) -> None:
+        self._held = np.zeros(0, dtype="<i2")  # the window, a segment before it (not at
+        self._before = 0  # the start) and what came after it
+        self._fixed = floor
+        self._floor = 0.0
+        self._peak = 0.0
+        self._kept: list[np.ndarray] | None = [] if keep else None
+
+    def feed(self, samples: np.ndarray) -> None:
+        self._held = np.concatenate([self._held, samples])
+        while self._held.size >= self._before + self._WINDOW + _SEGMENT:
+            self._measure(self._before + self._WINDOW)
+            self._held = self._held[self._WINDOW + self._before - _SEGMENT:]
+            self._before = _SEGMENT
+
+    def _measure(self, end: int) -> None:
+        window = self._held[self._before:end]
+        if not window.size:
+            return
+        floor = self._fixed
+        if floor is None:
+            own = np.abs(window.astype(np.float32)).max() * np.float32(1 / 32768)
+            floor = self._floor = max(self._floor, float(own))
+        peaks = block_peaks(self._held[:end + _SEGMENT], floor)
+        mine = peaks[self._before // BLOCK:-(-end // BLOCK)]
+        self._peak = max(self._peak, float(mine.max()))
+        if self._kept is not None:
+            self._kept.append(mine)
+
+    def _finish(self) -> None:
+        self._measure(self._held.size)
+        self._held, self._before = self._held[:0], 0
+
+    def db(self) -> float:
+        """The true peak of everything fed, in dBTP."""
+        self._finish()
+        return 20 * math.log10(self._peak) if self._peak > 0 else -math.inf
+
+    def peaks(self) -> np.ndarray:
+        """Every block's value (with `keep`), as `block_peaks` gives them."""
+        self._finish()
+        assert self._kept is not None
+        return np.concatenate(self._kept) if self._kept else np.zeros(0, dtype=np.float32)
+
+
+def streamed_block_peaks(pieces: Iterable[np.ndarray], floor: float) -> np.ndarray:
+    """`block_peaks(samples, floor)` of the samples of `pieces` back to back."""
+    meter = TruePeakMeter(floor, keep=True)
+    for piece in pieces:
+        meter.feed(piece)
+    return meter.peaks()
+
+
+def arrays(clip: Clip) -> Iterator[np.ndarray]:
+    """A clip's samples, chunk by chunk (see Stitched)."""
+    for chunk in clip.chunks():
+        yield np.frombuffer(chunk, dtype="<i2")
+
+
+def measure_pieces(pieces: Iterable[np.ndarray], frame_rate: int) -> Loudness:
+    """`measure` of 16-bit samples that come in pieces (a file as it is decoded), never
+    holding more than a few seconds of them."""
+    meter, peak = LoudnessMeter(frame_rate), TruePeakMeter()
+    for piece in regrouped(pieces, meter.piece):
+        meter.feed(piece)
+        peak.feed(piece)
+    return Loudness(meter.lufs(), peak.db())
+
+
 def measure(clip: Clip) -> Loudness:
     """Integrated loudness and true peak, read straight from the 16-bit PCM in chunks."""
     samples = np.frombuffer(clip.pcm, dtype="<i2")
@@ -329,61 +442,116 @@ def limiter_curve(peaks: np.ndarray, ceiling: float, radius: int) -> np.ndarray 
     return curve
 
 
-def _limited(samples: np.ndarray, gain: float, curve: np.ndarray | None) -> np.ndarray:
+def _limited(pieces: Iterable[np.ndarray], gain: float, curve: np.ndarray | None
+             ) -> Iterator[np.ndarray]:
     """16-bit `samples` times `gain` times the curve (interpolated between block centres),
-    rounded back to 16 bits a chunk at a time: no whole-track float copies. The curve is
-    interpolated only in the blocks next to a block under 1 (elsewhere it is exactly 1)."""
-    out = np.empty(samples.size, dtype="<i2")
+    rounded back to 16 bits, a chunk at a time: no whole-track float copies, and no
+    whole-track output unless the caller joins the chunks. The curve is interpolated only
+    in the blocks next to a block under 1 (elsewhere it is exactly 1)."""
     centres = np.arange(curve.size if curve is not None else 0) * BLOCK + (BLOCK - 1) / 2
     near = np.zeros(0, dtype=bool)
     if curve is not None:
         near = curve < 1
         near[1:] |= curve[:-1] < 1
         near[:-1] |= curve[1:] < 1
-    for start in range(0, samples.size, _CHUNK):  # _CHUNK is a multiple of BLOCK
-        stop = min(start + _CHUNK, samples.size)
-        piece = samples[start:stop].astype(np.float32) * np.float32(gain)
+    start = 0
+    for samples in regrouped(pieces, _CHUNK):  # _CHUNK is a multiple of BLOCK
+        stop = start + samples.size
+        piece = samples.astype(np.float32) * np.float32(gain)
         if curve is not None:
             blocks = np.flatnonzero(near[start // BLOCK:-(-stop // BLOCK)])
             at = (blocks[:, None] * BLOCK + np.arange(BLOCK)).ravel()
             at = at[at < stop - start]
             piece[at] *= np.interp(at + start, centres, curve).astype(np.float32)
-        out[start:stop] = to_int16(piece)
-    return out
+        yield to_int16(piece)
+        start = stop
 
 
-def normalize(clip: Clip, target: LoudnessTarget, margin_db: float = ENCODER_MARGIN_DB
-              ) -> Clip:
+@dataclass(frozen=True, eq=False)
+class Normalized:
+    """A clip at its loudness target: its samples times a gain and a limiter's gain
+    curve (None: the clip as it is), made a chunk at a time on the way to the encoder,
+    so no whole normalized copy of a long track is ever held (`clip` makes one)."""
+
+    source: Clip
+    gain: float | None = None
+    curve: np.ndarray | None = None
+
+    @property
+    def frame_rate(self) -> int:
+        return self.source.frame_rate
+
+    @property
+    def samples(self) -> int:
+        return self.source.samples
+
+    def arrays(self) -> Iterator[np.ndarray]:
+        if self.gain is None:
+            yield from arrays(self.source)
+        else:
+            yield from _limited(arrays(self.source), self.gain, self.curve)
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.gain is None:
+            yield from self.source.chunks()
+        else:
+            yield from (a.tobytes() for a in self.arrays())
+
+    def clip(self) -> Clip:
+        if self.gain is None:
+            return Clip(self.source.pcm, self.frame_rate)
+        out = np.empty(self.samples, dtype="<i2")
+        position = 0
+        for piece in self.arrays():
+            out[position:position + piece.size] = piece
+            position += piece.size
+        return Clip(out.tobytes(), self.frame_rate)
+
+
+def normalization(clip: Clip, target: LoudnessTarget,
+                  margin_db: float = ENCODER_MARGIN_DB) -> Normalized:
     """Gain to the target loudness, limited to the true-peak ceiling minus a margin for
-    the encoder. Silence stays exactly silent, so the layout is unchanged."""
-    samples = np.frombuffer(clip.pcm, dtype="<i2")
-    loudness = program_lufs(samples, clip.frame_rate)
+    the encoder. Silence stays exactly silent, so the layout is unchanged. The clip is
+    read chunk by chunk (a Stitched track is never joined) and each try's loudness is
+    measured as its chunks are made: only the block peaks and the gain curve are kept."""
+    loudness = streamed_lufs(arrays(clip), clip.frame_rate)
     if not math.isfinite(loudness):
-        return clip  # silence, or too short to measure: nothing to normalize
+        return Normalized(clip)  # silence, or too short to measure: nothing to normalize
     ceiling = 10 ** ((target.true_peak_db - margin_db) / 20)
     radius = max(clip.frame_rate * LIMITER_RADIUS_MS // 1000 // BLOCK, 1)
     gain_db = target.lufs - loudness
-    out = samples
     exact_up_to_db = -math.inf  # the gain up to which `peaks` is exact where it matters
     for _ in range(4):  # limiting lowers loudness a little: raise the gain and try again
         if gain_db > exact_up_to_db:  # (3 dB of room: rarely needed twice)
             exact_up_to_db = gain_db + 3
-            peaks = block_peaks(samples, ceiling / 10 ** (exact_up_to_db / 20))
+            peaks = streamed_block_peaks(arrays(clip), ceiling / 10 ** (exact_up_to_db / 20))
         gain = 10 ** (gain_db / 20)
-        out = samples  # the last try goes before the next is made: one copy at a time
-        out = _limited(samples, gain, limiter_curve(peaks * gain, ceiling, radius))
-        error = target.lufs - program_lufs(out, clip.frame_rate)
+        curve = limiter_curve(peaks * gain, ceiling, radius)
+        error = target.lufs - streamed_lufs(_limited(arrays(clip), gain, curve),
+                                            clip.frame_rate)
         if abs(error) < 0.05:  # so files land within 0.15 LU, after the encoder too
             break
         gain_db += error
-    return Clip(out.tobytes(), clip.frame_rate)
+    return Normalized(clip, gain, curve)
 
 
-def correct(clip: Clip, target: LoudnessTarget, measured_pcm: Loudness,
-            measured_file: Loudness) -> Clip:
+def normalize(clip: Clip, target: LoudnessTarget, margin_db: float = ENCODER_MARGIN_DB
+              ) -> Clip:
+    """`normalization` as a clip."""
+    return normalization(clip, target, margin_db).clip()
+
+
+def correction(clip: Clip, target: LoudnessTarget, measured_pcm: Loudness,
+               measured_file: Loudness) -> Normalized:
     """A second try after an encode missed the target: shift the PCM's targets by what the
     encoder did to loudness and peaks, measured on the decoded file."""
     loss = measured_pcm.lufs - measured_file.lufs
     overshoot = max(measured_file.true_peak_db - measured_pcm.true_peak_db, 0.0)
-    return normalize(clip, LoudnessTarget(target.lufs + loss, target.true_peak_db),
-                     margin_db=overshoot + 0.2)
+    return normalization(clip, LoudnessTarget(target.lufs + loss, target.true_peak_db),
+                         margin_db=overshoot + 0.2)
+
+
+def correct(clip: Clip, target: LoudnessTarget, measured_pcm: Loudness,
+            measured_file: Loudness) -> Clip:
+    """`correction` as a clip."""
+    return correction(clip, target, measured_pcm, measured_file).clip()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, assert_never
+from typing import Literal, Protocol, assert_never
 
 # --------------------------------------------------------------------------- scripts
 
@@ -324,6 +324,55 @@ class Clip:
     @property
     def ms(self) -> int:
         return samples_to_ms(self.samples, self.frame_rate)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The PCM in pieces (see `Pcm`): one, itself."""
+        yield self.pcm
+
+
+class Stitched(Clip):
+    """A clip that is pieces of PCM back to back (a track: its sentences, cues and views of
+    one buffer of zeros), never joined unless its `pcm` is asked for: what reads it
+    chunk by chunk (hashing, loudness, the encoder) holds no copy of it, so a long
+    track made of a few sentences costs little more than the sentences."""
+
+    def __init__(self, parts: Iterable[bytes | memoryview], frame_rate: int) -> None:
+        kept = tuple(parts)
+        object.__setattr__(self, "parts", kept)
+        object.__setattr__(self, "frame_rate", frame_rate)
+        object.__setattr__(self, "_bytes", sum(len(p) for p in kept))
+
+    parts: tuple[bytes | memoryview, ...]
+    _bytes: int
+
+    @property
+    def pcm(self) -> bytes:
+        """The whole PCM, joined now (a copy): for what needs it in one piece."""
+        return b"".join(self.parts)
+
+    @property
+    def samples(self) -> int:
+        return self._bytes // 2
+
+    def __repr__(self) -> str:
+        return f"Stitched({len(self.parts)} parts, {self.samples} samples at {self.frame_rate} Hz)"
+
+    def chunks(self) -> Iterator[bytes]:
+        for part in self.parts:
+            yield bytes(part) if isinstance(part, memoryview) else part
+
+
+class Pcm(Protocol):
+    """Mono 16-bit PCM that may be made a piece at a time (a clip, or a clip on its way
+    to its loudness target): an encoder takes it chunk by chunk."""
+
+    @property
+    def frame_rate(self) -> int: ...
+
+    @property
+    def samples(self) -> int: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
 
 
 def samples_to_ms(samples: int, frame_rate: int) -> int:

@@ -1,0 +1,93 @@
+"""Memory on long tracks: a track is held once, as the pieces it is made of, and writing
+it (normalizing, encoding, decoding and measuring the file) holds no whole copy of it.
+Measured with tracemalloc (numpy reports its arrays to it), as a share of the track's
+raw PCM: no wall clock, nothing that depends on the machine. What remains is a few
+arrays with one value per 32-sample block (the limiter's: 1/16 to 1/8 of the PCM each)
+and a few seconds of audio."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from test_loudness import RATE, speechlike
+
+from voiceguide.export import Publishing, _Audio, _encode_and_measure
+from voiceguide.loudness import LoudnessTarget, normalization
+from voiceguide.model import Clip, Stitched
+from voiceguide.tags import Tags
+
+MINUTES = 8
+
+
+def long_track(minutes: float = MINUTES) -> Stitched:
+    """A track as assembly makes one: a few sentences said over and over, between
+    silences that are views of one buffer of zeros."""
+    sentences = [speechlike(2.5 + n, 20 + n).tobytes() for n in range(4)]
+    zeros = memoryview(bytes(2 * 4 * RATE))
+    parts: list[bytes | memoryview] = []
+    size, n = 0, 0
+    while size < minutes * 60 * RATE * 2:
+        parts += [sentences[n % 4], zeros[:2 * RATE * (1 + n % 4)]]
+        size += len(parts[-2]) + len(parts[-1])
+        n += 1
+    return Stitched(parts, RATE)
+
+
+def traced_peak(work: object) -> int:
+    """Bytes allocated at the peak while `work()` runs, above what was held before (the
+    libraries imported and their caches filled first)."""
+    normalization(long_track(0.2), LoudnessTarget())
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        work()  # type: ignore[operator]
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_track_holds_its_pieces_not_a_copy() -> None:
+    track = long_track()
+    assert track.samples * 2 == sum(len(p) for p in track.parts)
+    assert b"".join(track.chunks()) == track.pcm
+    assert traced_peak(long_track) < 0.25 * track.samples * 2  # joined: over 1x
+
+
+def test_normalizing_a_long_track_holds_no_copy_of_it() -> None:
+    track = long_track()
+    pcm = track.samples * 2
+
+    def normalize_all() -> None:
+        for _ in normalization(track, LoudnessTarget()).chunks():
+            pass
+
+    assert traced_peak(normalize_all) < 0.75 * pcm  # the old code: over 2x (two copies)
+
+
+def test_writing_a_long_track_holds_no_copy_of_it(tmp_path: Path) -> None:
+    """Normalized, encoded, tagged, decoded and measured: the whole of `write` for one
+    file. (Before: the normalized track, its bytes, the decoded file read whole: over
+    3x the track's PCM.)"""
+    track = long_track()
+    pcm = track.samples * 2
+    tags = Tags("Long", "Clinic", "Long", 1, 1, "2026", "", "en", b"", "")
+    job = _Audio((track,), "long.mp3", tags)
+    measured: list[object] = []
+
+    def write() -> None:
+        measured.append(_encode_and_measure(job, tmp_path / "long.mp3", Publishing())[0])
+
+    assert traced_peak(write) < 0.75 * pcm
+    assert (tmp_path / "long.mp3").stat().st_size > 0 and measured
+
+
+def test_the_same_bytes_as_a_joined_clip() -> None:
+    """A Stitched track and the same PCM joined into one clip normalize to the same
+    bytes."""
+    track = long_track(1)
+    joined = Clip(track.pcm, RATE)
+    a = b"".join(normalization(track, LoudnessTarget()).chunks())
+    b = b"".join(normalization(joined, LoudnessTarget()).chunks())
+    assert a == b and np.frombuffer(a, dtype="<i2").any()
