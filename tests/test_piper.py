@@ -29,6 +29,7 @@ from voiceguide.engines.piper_engine import BREATH_MS, PiperEngine
 from voiceguide.errors import EngineError, ExitCode
 from voiceguide.library import load_library
 from voiceguide.mp3join import frame_samples
+from voiceguide.settings import Choices
 
 pytestmark = pytest.mark.skipif(not voices.piper_installed(), reason="needs piper-tts")
 
@@ -376,8 +377,10 @@ def _check_holds_and_pauses(audio: Decoded, items: list[dict[str, Any]]) -> None
 
 def _build(library: Path, out: Path, voice: str = VoiceSettings().voice,
            background: str | None = None) -> Path:
-    options = BuildOptions(voice=VoiceSettings(engine="piper", voice=voice, rate=140),
-                           out=out, jobs=2, background=background)
+    chosen: Choices = {"engine": "piper", "voice": voice, "rate": 140}
+    if background:
+        chosen["background"] = background
+    options = BuildOptions(chosen=chosen, out=out, jobs=2)
     (written,) = build(load_library(library), [], options)
     return written.folder
 
