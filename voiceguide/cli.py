@@ -355,11 +355,11 @@ def check_command(
                      *(["--client", str(client)] if client else []),
                      *(["--out", str(out)] if out != Path("output") else [])])
     folder = out / target.routine.id
-    typer.echo(f"Checking {shown_path(folder)}/")
     header = {"printed": False}
 
     def done(report: FileReport) -> None:
         if not header["printed"]:
+            typer.echo(f"Checking {shown_path(folder)}/")
             typer.echo(_CHECK_ROW.format("file", "sentences", "WER", "silences", "LUFS",
                                          "peak", "chapters"))
             header["printed"] = True
