@@ -113,3 +113,15 @@ def test_a_routine_never_built_is_exit_3(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == ExitCode.INVALID_SCRIPT, result.stdout + result.stderr
     assert "build it first: voiceguide build --out" in result.stderr
+
+
+@pytest.mark.e2e
+def test_speech_is_not_checked_in_another_language(copy: Path) -> None:
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["settings"]["language"] = "de"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    result = check(copy, "--file", TRACK)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "speech not checked: recognition is English only" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if line.startswith(TRACK))
+    assert row.split()[1:4] == ["-", "-", "5/5"], row
