@@ -29,8 +29,10 @@ from voiceguide.build import (
     lexicon_for,
     lexicon_of_folder,
     open_library,
+    targets_for,
 )
 from voiceguide.cache import ClipCache, default_cache_dir
+from voiceguide.check import CheckReport, FileReport, check_folder
 from voiceguide.encode import FORMATS
 from voiceguide.engines import engine_names
 from voiceguide.engines.base import VoiceSettings
@@ -336,6 +338,77 @@ def share_command(
         typer.echo("Hint: with --base-url (the web address this folder will have, e.g. "
                    "https://example.org/homework/) the podcast feed gets the absolute "
                    "links podcast apps need, and the page a QR code.")
+
+
+_CHECK_ROW = "{:<22} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8}"
+
+
+def _check_row(report: FileReport) -> str:
+    wer = report.wer
+    chapters = {None: "-", True: "ok", False: "WRONG"}[report.chapters_ok]
+    return _CHECK_ROW.format(
+        report.file, f"{report.heard}/{report.sentences}" if report.speech_checked else "-",
+        "-" if wer is None else f"{wer:.0%}", f"{report.silent}/{report.silences}",
+        f"{report.lufs:.1f}", f"{report.true_peak:.1f}", chapters)
+
+
+@app.command("check")
+def check_command(
+    name: Annotated[str | None, typer.Argument(
+        metavar="[ROUTINE_OR_CLIENT]",
+        help="A routine or technique id, or a client file (clients/maria.yaml) "
+        "[default: the default routine].")] = None,
+    out: OutOption = Path("output"),
+    files: Annotated[list[str] | None, typer.Option(
+        "--file", help="Check only this audio file of the routine (may be repeated).")
+                     ] = None,
+    no_wer: Annotated[bool, typer.Option(
+        "--no-wer", help="Skip the open-vocabulary word error rate (about ten times "
+        "faster; sentences are still recognized).")] = False,
+    scripts: ScriptsOption = None,
+) -> None:
+    """Listen back to a built routine before sending it: every sentence is recognized
+    where the manifest places it, pauses and holds are silent, loudness and true peak
+    are as asked, and the full routine's chapters are the manifest's. Exit code 6 when
+    anything is wrong, each problem named by its script's file:line."""
+    client = None
+    if name and Path(name).suffix in SCRIPT_SUFFIXES:
+        client, name = Path(name), None
+    library = open_library(scripts)
+    person = load_client(client, library) if client else None
+    (target,) = targets_for(library, [name] if name else [], person)
+    hint = " ".join(["voiceguide build", *([name] if name else []),
+                     *(["--client", str(client)] if client else []),
+                     *(["--out", str(out)] if out != Path("output") else [])])
+    folder = out / target.routine.id
+    header = {"printed": False}
+
+    def done(report: FileReport) -> None:
+        if not header["printed"]:
+            typer.echo(f"Checking {shown_path(folder)}/")
+            typer.echo(_CHECK_ROW.format("file", "sentences", "WER", "silences", "LUFS",
+                                         "peak", "chapters"))
+            header["printed"] = True
+        typer.echo(_check_row(report))
+
+    _say_checked(check_folder(folder, Path(library.root), hint, files or (), not no_wer,
+                              done))
+
+
+def _say_checked(report: CheckReport) -> None:
+    for note in report.notes:
+        typer.echo(note)
+    if report.wer is not None:
+        typer.echo(f"Word error rate of open recognition: {report.wer:.0%} (a figure of the "
+                   "voice's clarity to a machine, not a pass or fail)")
+    problems = report.problems
+    if not problems:
+        typer.echo(f"OK: {plural(len(report.files), 'file')} checked, no problems.")
+        return
+    for problem in problems:
+        typer.echo(problem.render())
+    typer.echo(f"{plural(len(problems), 'problem')} found: do not send these files.")
+    raise typer.Exit(ExitCode.CHECK_FAILED)
 
 
 @app.command("list")

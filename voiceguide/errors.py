@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     INVALID_SCRIPT = 3  # a technique, routine or setting is wrong: nothing was written
     ENGINE = 4  # the voice or the encoder is missing or failed: nothing was written
     OUTPUT = 5  # the output folder could not be written
+    CHECK_FAILED = 6  # `voiceguide check` found the audio is not what the manifest says
 
 
 @dataclass(frozen=True)
