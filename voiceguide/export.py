@@ -145,14 +145,20 @@ def _normalized(clips: Sequence[Clip], publishing: Publishing) -> list[Normalize
     return [normalization(clip, aim) for clip in clips]
 
 
+# Encodes again, each aimed by what the last one did, when a file misses the loudness
+# target or the true-peak ceiling: one is nearly always enough; a neural voice's bright
+# consonants can make LAME overshoot more than the first correction allows for.
+CORRECTIONS = 3
+
+
 def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, keep: bool = False
                         ) -> tuple[Loudness, Clip | None]:
     """Normalize, encode, tag, then decode and measure the file itself. When the encoder
-    moved it off the loudness target (a codec's own gain and overshoot vary), correct once
-    by what was measured and encode again. Returns the loudness and, with `keep`, the
-    decoded audio. The normalized audio goes to the encoder chunk by chunk and, without
-    `keep`, the file is measured as it is decoded: besides the assembled clips, only a
-    few seconds of audio are held at a time."""
+    moved it off the loudness target (a codec's own gain and overshoot vary), correct by
+    what was measured and encode again (CORRECTIONS times at most). Returns the loudness
+    and, with `keep`, the decoded audio. The normalized audio goes to the encoder chunk
+    by chunk and, without `keep`, the file is measured as it is decoded: besides the
+    assembled clips, only a few seconds of audio are held at a time."""
     rate = job.clips[0].frame_rate
 
     def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, Clip | None]:
@@ -180,11 +186,13 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, keep: b
     clips = _normalized(job.clips, publishing)
     loudness, decoded = encode_once(clips)
     target = publishing.loudness
-    if target is not None and target.misses(loudness):
-        whole = join_clips([c.clip() for c in clips])
+    for _ in range(CORRECTIONS):
+        if target is None or not target.misses(loudness):
+            break
+        encoded = join_clips([c.clip() for c in clips])
         del clips, decoded
-        loudness, decoded = encode_once([correction(whole, target, measure(whole),
-                                                    loudness)])
+        clips = [correction(encoded, target, measure(encoded), loudness)]
+        loudness, decoded = encode_once(clips)
     return loudness, decoded
 
 
