@@ -195,7 +195,6 @@ def test_background_bed_ducks_at_least_10_db_under_the_voice(
                          "it runs from"),
     (["--background", "missing.mp3"], "missing.mp3"),
     (["--background", "rian"], "rain"),
-    (["--cues", "gong"], "gong"),
 ])
 def test_bad_guidance_options_fail_before_writing(scripts: Path, tmp_path: Path,
                                                   args: list[str], expected: str) -> None:

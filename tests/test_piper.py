@@ -392,7 +392,7 @@ def test_a_piper_build_keeps_holds_exact_and_speaks_at_the_rate_asked(
     manifest = load_manifest(folder)
     assert manifest["settings"]["engine"] == "piper"
     assert manifest["settings"]["voice"] == voices.DEMO_VOICE
-    assert "sha256 " + voices.model_sha256(demo().model) in manifest["settings"][
+    assert "sha256 " + voices.model_sha256(demo().model) in manifest["build"][
         "engine_version"]
     (track,) = manifest["tracks"]
     audio = decode(folder / track["file"], 22050)

@@ -26,7 +26,7 @@ from voiceguide.atomic import temp_path
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.model import Clip
 
-CACHE_FORMAT = 1  # bump when trimming or the entry layout changes: old entries then miss
+CACHE_FORMAT = 2  # bump when trimming, the entry layout or the voice's seeding changes
 _MAGIC = b"VGC1"
 _HEADER = struct.Struct("<4sII32s")  # magic, frame rate, samples, sha256 of the PCM
 _ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
