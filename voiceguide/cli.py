@@ -283,6 +283,11 @@ def say_built(result: Written, list_files: bool) -> None:
             typer.echo(f"  {path.name}")
 
 
+RoutineOrClient = Annotated[str | None, typer.Argument(
+    metavar="ROUTINE_OR_CLIENT",
+    help="A routine or technique id, or a client file (clients/maria.yaml) "
+    "(default: the default routine).")]
+
 _SHARED_FILES = {PAGE: "the page: open it, or put the folder on a web host",
                  FEED: "the podcast feed", QR_SVG: "the page's address as a QR code",
                  QR_PNG: "the same, as a picture"}
@@ -290,10 +295,7 @@ _SHARED_FILES = {PAGE: "the page: open it, or put the folder on a web host",
 
 @app.command("share")
 def share_command(
-    name: Annotated[str | None, typer.Argument(
-        metavar="[ROUTINE_OR_CLIENT]",
-        help="A routine or technique id, or a client file (clients/maria.yaml) "
-        "(default: the default routine).")] = None,
+    name: RoutineOrClient = None,
     client: Annotated[Path | None, typer.Option(
         help="A client file: share that client's personal routine.")] = None,
     base_url: Annotated[str | None, typer.Option(
@@ -354,10 +356,7 @@ def _check_row(report: FileReport) -> str:
 
 @app.command("check")
 def check_command(
-    name: Annotated[str | None, typer.Argument(
-        metavar="[ROUTINE_OR_CLIENT]",
-        help="A routine or technique id, or a client file (clients/maria.yaml) "
-        "[default: the default routine].")] = None,
+    name: RoutineOrClient = None,
     out: OutOption = Path("output"),
     files: Annotated[list[str] | None, typer.Option(
         "--file", help="Check only this audio file of the routine (may be repeated).")
