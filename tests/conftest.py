@@ -182,16 +182,21 @@ steps:
 Writer = Callable[[str, str], Path]
 
 
+def write_library(root: Path, techniques: dict[str, str], routines: dict[str, str]
+                  ) -> Path:
+    """A scripts folder at `root`: {id: YAML text} of techniques and of routines."""
+    for folder, files in (("techniques", techniques), ("routines", routines)):
+        (root / folder).mkdir(parents=True)
+        for name, text in files.items():
+            (root / folder / f"{name}.yaml").write_text(text)
+    return root
+
+
 @pytest.fixture
 def scripts(tmp_path: Path) -> Path:
     """A valid library: techniques neck and hello, routine daily (default)."""
-    root = tmp_path / "scripts"
-    (root / "techniques").mkdir(parents=True)
-    (root / "routines").mkdir()
-    (root / "techniques" / "neck.yaml").write_text(GOOD_TECHNIQUE)
-    (root / "techniques" / "hello.yaml").write_text(HELLO)
-    (root / "routines" / "daily.yaml").write_text(GOOD_ROUTINE)
-    return root
+    return write_library(tmp_path / "scripts", {"neck": GOOD_TECHNIQUE, "hello": HELLO},
+                         {"daily": GOOD_ROUTINE})
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import mutagen.mp3
 import numpy as np
 import pytest
 from audio import Decoded, decode, load_manifest, silence_runs, silences
-from conftest import VOICEGUIDE
+from conftest import VOICEGUIDE, write_library
 
 from voiceguide import voices
 from voiceguide.build import BuildOptions, build
@@ -74,12 +74,7 @@ def user_voices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
-    root = tmp_path / "scripts"
-    (root / "techniques").mkdir(parents=True)
-    (root / "routines").mkdir()
-    (root / "techniques" / "shoulders.yaml").write_text(TECHNIQUE)
-    (root / "routines" / "daily.yaml").write_text(ROUTINE)
-    return root
+    return write_library(tmp_path / "scripts", {"shoulders": TECHNIQUE}, {"daily": ROUTINE})
 
 
 def broken_voice(folder: Path, name: str = "en_US-broken-medium") -> Path:

@@ -121,6 +121,14 @@ class Target:
     greeting: tuple[str, ...] = ()  # a client's "Hi Maria." and personal note
     name: str = ""  # the client's name as it is said
 
+    def words(self) -> dict[str, str]:
+        """What the routine's placeholders say (plan.routine_words): from the techniques
+        it does, not its intro and outro, and the client's name. The audio and the share
+        page both read it."""
+        routine = self.routine
+        return routine_words([self.techniques[t] for t in routine.track_ids()
+                              if t not in routine.framing_ids()], self.name)
+
 
 def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
     return load_library(find_scripts(scripts), clinic)
@@ -189,12 +197,8 @@ def framing(target: Target, library: Library, overview: str = "") -> Framing:
     clinic = library.clinic
     opening = (*target.greeting, *((overview,) if overview else ()),
                *((clinic.safety,) if clinic.safety else ()))
-    routine = target.routine
-    done = [target.techniques[t] for t in routine.track_ids()
-            if t not in routine.framing_ids()]
     return Framing(opening=opening, closing=(clinic.contact,) if clinic.contact else (),
-                   framing_ids=routine.framing_ids(),
-                   words=routine_words(done, target.name))
+                   framing_ids=target.routine.framing_ids(), words=target.words())
 
 
 def plan_target(target: Target, library: Library, pacing: Pacing, overview: str = ""

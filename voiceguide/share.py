@@ -69,7 +69,7 @@ from voiceguide.model import (
     leaves_out,
     side_names,
 )
-from voiceguide.plan import Pacing, routine_words
+from voiceguide.plan import Pacing
 from voiceguide.settings import resolve
 from voiceguide.tags import GENRE
 
@@ -316,8 +316,7 @@ def share_view(target: Target, clinic: Clinic, manifest: Manifest, files: ShareF
         raise OutputError(f"the manifest of '{target.routine.id}' does not list its "
                           "techniques", "build it again: voiceguide build")
     alone = is_alone(target.routine)
-    words = routine_words([target.techniques[t] for t in target.routine.track_ids()
-                           if t not in target.routine.framing_ids()], target.name)
+    words = target.words()
 
     def audio(entry: TrackEntry | RoutineEntry, title: str, summary: str) -> SharedAudio:
         name = entry.file
