@@ -46,14 +46,15 @@ from voiceguide.library import (
 )
 from voiceguide.loudness import LoudnessTarget, import_loudness_libraries
 from voiceguide.manifest import Provenance
+from voiceguide.messages import ENGLISH, Messages, messages_for
 from voiceguide.model import (
     Client,
+    Clinic,
     Clip,
     Library,
     Routine,
     RoutinePlan,
     Technique,
-    about_minutes,
 )
 from voiceguide.mp3join import frame_samples
 from voiceguide.parse import parse_clinic
@@ -68,7 +69,6 @@ from voiceguide.plan import (
 from voiceguide.render import render, utterances
 from voiceguide.settings import LIMITS, Choices, Settings, resolve
 from voiceguide.sounds import Cues, check_style, load_cues
-from voiceguide.text import plural
 from voiceguide.voices import resolve_settings, voice_credit
 
 
@@ -85,8 +85,10 @@ class BuildOptions:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)  # at once: workers, files
     wait: bool = True  # for another build of the same folder; False: OutputError at once
 
-    def settings(self, library: Library, client: Client | None = None) -> Settings:
-        return resolve(self.chosen, client=client, clinic=library.clinic, slow=self.slow)
+    def settings(self, library: Library, client: Client | None = None,
+                 routine: Routine | None = None) -> Settings:
+        return resolve(self.chosen, client=client, clinic=library.clinic, routine=routine,
+                       slow=self.slow)
 
 
 def pacing_of(settings: Settings) -> Pacing:
@@ -120,6 +122,8 @@ class Target:
     techniques: Mapping[str, Technique]
     greeting: tuple[str, ...] = ()  # a client's "Hi Maria." and personal note
     name: str = ""  # the client's name as it is said
+    messages: Messages = ENGLISH  # voiceguide's own words, in the routine's language
+    clinic: Clinic | None = None  # the profile in that language (None: the library's)
 
     def words(self) -> dict[str, str]:
         """What the routine's placeholders say (plan.routine_words): from the techniques
@@ -127,17 +131,17 @@ class Target:
         page both read it."""
         routine = self.routine
         return routine_words([self.techniques[t] for t in routine.track_ids()
-                              if t not in routine.framing_ids()], self.name)
+                              if t not in routine.framing_ids()], self.name, self.messages)
 
 
 def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
     return load_library(find_scripts(scripts), clinic)
 
 
-def lexicon_for(library: Library) -> Lexicon:
-    """The shipped lexicon of the clinic's language, with the clinic's own
+def lexicon_for(library: Library, language: str | None = None) -> Lexicon:
+    """The shipped lexicon of `language` (default: the clinic's), with the clinic's own
     scripts/lexicon.yaml over it."""
-    return lexicon_in(Path(library.root), library.clinic.language)
+    return lexicon_in(Path(library.root), language or library.clinic.language or "en")
 
 
 def lexicon_in(root: Path, language: str) -> Lexicon:
@@ -151,8 +155,8 @@ def lexicon_of_folder(scripts: Path | None = None) -> Lexicon:
     root = find_scripts(scripts)
     profile = root / CLINIC_FILE
     language = parse_clinic(profile, shown_path(profile)).language if profile.is_file() \
-        else "en"
-    return lexicon_in(root, language)
+        else None
+    return lexicon_in(root, language or "en")
 
 
 def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:
@@ -166,39 +170,50 @@ def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:
     return [default]
 
 
-def client_target(library: Library, client: Client) -> Target:
+def client_target(library: Library, client: Client, chosen: Choices | None = None
+                  ) -> Target:
     """A client's personal routine: the clinic's intro, the chosen techniques with the
-    client's overrides, the clinic's outro."""
+    client's overrides, the clinic's outro; in the client's language (`chosen`: the
+    flags, which may name another)."""
+    language = resolve(chosen, client=client, clinic=library.clinic).language
+    say, clinic = messages_for(language), library.clinic.in_language(language)
     techniques = dict(library.techniques)
     for tid, override in client.overrides:
         techniques[tid] = personalize(techniques[tid], override)
     titles = [library.techniques[t].title for t in client.techniques]
-    routine = Routine(id=client.id, title=client.title or f"{client.name}'s routine",
-                      summary=f"For {client.name}: {', '.join(titles)}.",
-                      techniques=client.techniques, intro=library.clinic.intro,
-                      outro=library.clinic.outro, file=client.file)
+    routine = Routine(id=client.id, title=client.title or say.client_title(client.name),
+                      summary=say.client_summary(client.name, titles),
+                      techniques=client.techniques, intro=clinic.intro,
+                      outro=clinic.outro, file=client.file, language=client.language)
     spoken = client.say_name or client.name
-    greeting = (f"Hi {spoken}.", *((client.note,) if client.note else ()))
-    return Target(routine, techniques, greeting, spoken)
+    greeting = (say.greeting(spoken), *((client.note,) if client.note else ()))
+    return Target(routine, techniques, greeting, spoken, say, clinic)
 
 
-def targets_for(library: Library, names: Sequence[str], client: Client | None = None
-                ) -> list[Target]:
+def targets_for(library: Library, names: Sequence[str], client: Client | None = None,
+                chosen: Choices | None = None) -> list[Target]:
     """What to build: a client's routine, or the named routines and techniques (none:
-    the default routine)."""
+    the default routine), each with voiceguide's words in its language (`chosen`: the
+    flags, which may name one)."""
     if client is not None:
         if names:
             raise SettingsError("give either routine names or a client file, not both")
-        return [client_target(library, client)]
-    return [Target(r, library.techniques) for r in routines_to_build(library, names)]
+        return [client_target(library, client, chosen)]
+    targets = []
+    for routine in routines_to_build(library, names):
+        language = resolve(chosen, clinic=library.clinic, routine=routine).language
+        targets.append(Target(routine, library.techniques, messages=messages_for(language),
+                              clinic=library.clinic.in_language(language)))
+    return targets
 
 
 def framing(target: Target, library: Library, overview: str = "") -> Framing:
-    clinic = library.clinic
+    clinic = target.clinic or library.clinic
     opening = (*target.greeting, *((overview,) if overview else ()),
                *((clinic.safety,) if clinic.safety else ()))
     return Framing(opening=opening, closing=(clinic.contact,) if clinic.contact else (),
-                   framing_ids=target.routine.framing_ids(), words=target.words())
+                   framing_ids=target.routine.framing_ids(), words=target.words(),
+                   messages=target.messages)
 
 
 def plan_target(target: Target, library: Library, pacing: Pacing, overview: str = ""
@@ -228,7 +243,7 @@ def estimated_plans(library: Library, names: Sequence[str], rate: int,
 
 def overview_text(target: Target, total_ms: int) -> str:
     count = sum(1 for t in target.routine.track_ids() if t not in target.routine.framing_ids())
-    return f"Today: {plural(count, 'technique')}, {about_minutes(total_ms)}."
+    return target.messages.overview(count, total_ms)
 
 
 def fit_pacing(target: Target, library: Library, pacing: Pacing, minutes: float,
@@ -303,18 +318,29 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     client file's, over the clinic's). Nothing is written until every clip has been
     synthesized and checked."""
     options = options or BuildOptions()
-    settings = options.settings(library, client)
+    # Routines in different languages are built apart: each has its own voice.
+    groups: dict[Settings, list[Target]] = {}
+    for target in targets_for(library, names, client, options.chosen):
+        settings = options.settings(library, client, target.routine)
+        groups.setdefault(settings, []).append(target)
+    return [written for settings, targets in groups.items()
+            for written in _build(library, targets, settings, options, progress)]
+
+
+def _build(library: Library, targets: list[Target], settings: Settings,
+           options: BuildOptions, progress: Progress | None) -> list[Written]:
+    """Build targets that share their settings (and so their voice)."""
     encoding, loudness = encoding_of(settings), loudness_of(settings)
     check_style(settings.cues)
-    targets = targets_for(library, names, client)
     # A Piper voice may live beside the scripts; the manifest names the voice used.
     settings = replace(settings, voice=resolve_settings(settings.voice_settings(),
-                                                        Path(library.root)).voice)
+                                                        Path(library.root),
+                                                        settings.language).voice)
     credit = voice_credit(settings.voice_settings(), Path(library.root))
     # A typo or a missing file stops the build before any work; kept, a music file need
     # not be decoded again below.
     bed = load_bed(settings.background, DEFAULT_FRAME_RATE) if settings.background else None
-    lexicon = lexicon_for(library)
+    lexicon = lexicon_for(library, settings.language)
     progress = progress or Progress()
     # Every sentence any pacing could say: repeats and pauses change, the words do not.
     texts = utterances(plan_target(t, library, pacing_of(settings)) for t in targets)
@@ -335,8 +361,10 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     frame_rate = cues.frame_rate
     if settings.background and bed is not None and bed.frame_rate != frame_rate:
         bed = load_bed(settings.background, frame_rate)
-    publishing = Publishing(encoding, library.clinic, settings.step_chapters, loudness,
-                            settings.language, voice=credit.line())
+    say = messages_for(settings.language)
+    publishing = Publishing(encoding, targets[0].clinic or library.clinic,
+                            settings.step_chapters, loudness, settings.language,
+                            voice=say.voice_line(credit.name, credit.licence))
     # Every routine is assembled before the first is written: a problem in any of them
     # leaves the output folder as it was.
     ready = []

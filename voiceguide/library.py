@@ -34,10 +34,11 @@ from voiceguide.parse import (
     parse_routine,
     parse_technique,
 )
-from voiceguide.text import did_you_mean
+from voiceguide.text import did_you_mean, normal_language
 
 SCRIPT_SUFFIXES = (".yaml", ".yml")
 CLINIC_FILE = "clinic.yaml"
+DEFAULT_LANGUAGE = "en"
 LEXICON_FILE = "lexicon.yaml"
 
 
@@ -95,7 +96,8 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
     broken: set[str] = set()
     for path in _script_files(root / "techniques"):
         try:
-            techniques.append(parse_technique(path, shown_path(path), clinic.language))
+            techniques.append(parse_technique(path, shown_path(path),
+                                              clinic.language or DEFAULT_LANGUAGE))
         except ScriptError as exc:
             problems.extend(exc.problems)
             broken.update(_written_id(path))
@@ -113,12 +115,16 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
     known = {*by_id, *broken}
     for routine in routines:
         problems += _missing_references(routine, by_id, known)
+        problems += _other_languages(routine.language, routine.track_ids(),
+                                     routine.track_sources, by_id, clinic, "routine")
     defaults = [r for r in routines if r.default]
     if len(defaults) > 1:
         problems += [_at(r.source, f"routine '{r.id}' is marked default, and so is "
                          f"'{defaults[0].id}' (mark only one routine 'default: true')")
                      for r in defaults[1:]]
-    for name, ref in (("intro", clinic.intro), ("outro", clinic.outro)):
+    framing = [(name, getattr(words, name)) for _, words in ((None, clinic), *clinic.translations)
+               for name in ("intro", "outro")]
+    for name, ref in framing:
         if ref and ref not in known:
             problems.append(Problem(clinic.file, 0, 0, f"'{name}' names no technique: "
                                     f"'{ref}'{_suggest(ref, by_id)}"))
@@ -130,10 +136,12 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
 def load_client(path: Path, library: Library) -> Client:
     """A client file, checked against the library: every technique it names exists, and
     every override is for a chosen technique."""
-    client = parse_client(path, shown_path(path), library.clinic.language)
+    client = parse_client(path, shown_path(path), library.clinic.language or DEFAULT_LANGUAGE)
     problems = [_at(source, f"no technique has the id '{tid}'{_suggest(tid, library.techniques)}")
                 for tid, source in zip(client.techniques, client.technique_sources, strict=True)
                 if tid not in library.techniques]
+    problems += _other_languages(client.language, client.techniques, client.technique_sources,
+                                 library.techniques, library.clinic, "client's routine")
     for (tid, override), source in zip(client.overrides, client.override_sources,
                                        strict=True):
         if tid not in client.techniques:
@@ -152,6 +160,31 @@ def load_client(path: Path, library: Library) -> Client:
     if problems:
         raise ScriptError(problems)
     return client
+
+
+def spoken_in(language: str | None, clinic: Clinic) -> str:
+    """The language a technique, routine or client file is in: its own, else the
+    clinic's, else English ('es', 'en-gb')."""
+    return normal_language(language or clinic.language or DEFAULT_LANGUAGE)
+
+
+def _other_languages(language: str | None, ids: Iterable[str], sources: Iterable[Source],
+                     techniques: dict[str, Technique], clinic: Clinic, what: str
+                     ) -> list[Problem]:
+    """A routine's techniques speak its language: each one in another is named."""
+    wanted = spoken_in(language, clinic)
+    problems = []
+    for tid, source in zip(ids, sources, strict=True):
+        technique = techniques.get(tid)
+        if technique is None:
+            continue
+        theirs = spoken_in(technique.language, clinic)
+        if theirs != wanted:
+            problems.append(_at(source, f"'{tid}' is in '{theirs}' ({technique.file}) but "
+                                f"this {what} is in '{wanted}' (choose a technique in "
+                                f"'{wanted}', or set 'language: {wanted}' where the "
+                                "two should agree)"))
+    return problems
 
 
 def _at(source: Source, message: str) -> Problem:
@@ -247,10 +280,10 @@ def _language_near(path: Path) -> str:
         profile = folder / CLINIC_FILE
         if profile.is_file():
             try:
-                return parse_clinic(profile, shown_path(profile)).language
+                return parse_clinic(profile, shown_path(profile)).language or DEFAULT_LANGUAGE
             except ScriptError:
                 break  # checked on its own, if it is named
-    return "en"
+    return DEFAULT_LANGUAGE
 
 
 def routines_named(library: Library, names: Iterable[str]) -> list[Routine]:
@@ -263,7 +296,7 @@ def routines_named(library: Library, names: Iterable[str]) -> list[Routine]:
         elif name in library.techniques:
             t = library.techniques[name]
             chosen.append(Routine(id=t.id, title=t.title, summary=t.summary,
-                                  techniques=(t.id,), file=t.file))
+                                  techniques=(t.id,), file=t.file, language=t.language))
         else:
             known = [*library.routines, *library.techniques]
             raise SettingsError(f"no routine or technique is called '{name}'"

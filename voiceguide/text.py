@@ -171,13 +171,6 @@ def unknown(name: str, allowed: Iterable[str], what: str) -> str:
         f"{', '.join(listed)})"
 
 
-def and_list(things: Sequence[str]) -> str:
-    """'a chair', 'a chair and a wall', 'a ball, a wall and a chair'."""
-    if len(things) <= 1:
-        return "".join(things)
-    return ", ".join(things[:-1]) + " and " + things[-1]
-
-
 def plural(count: int, one: str, many: str | None = None) -> str:
     """'1 track', '2 tracks', '1 routine', '3 routines'."""
     return f"{count} {one if count == 1 else many or one + 's'}"
