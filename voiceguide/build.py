@@ -43,10 +43,11 @@ from voiceguide.library import (
     load_library,
     routines_named,
     shown_path,
+    spoken_in,
 )
 from voiceguide.loudness import LoudnessTarget, import_loudness_libraries
 from voiceguide.manifest import Provenance
-from voiceguide.messages import ENGLISH, Messages, messages_for
+from voiceguide.messages import ENGLISH, Messages, catalogue_problems, messages_for
 from voiceguide.model import (
     Client,
     Clinic,
@@ -157,6 +158,23 @@ def lexicon_of_folder(scripts: Path | None = None) -> Lexicon:
     language = parse_clinic(profile, shown_path(profile)).language if profile.is_file() \
         else None
     return lexicon_in(root, language or "en")
+
+
+def languages_of(library: Library) -> list[str]:
+    """Every language the library's routines and techniques are in ('en', 'es')."""
+    named = [r.language for r in library.routines.values()] + \
+        [t.language for t in library.techniques.values()]
+    return sorted({spoken_in(language, library.clinic) for language in named})
+
+
+def language_warnings(library: Library) -> list[str]:
+    """What a build in each of the library's languages would say in English (a missing
+    catalogue or message); ScriptError when a language's lexicon is wrong."""
+    warnings = []
+    for language in languages_of(library):
+        lexicon_for(library, language)
+        warnings += catalogue_problems(language)
+    return warnings
 
 
 def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:

@@ -186,7 +186,7 @@ def routine_choices(routine: Routine) -> Choices:
 
 
 # Engines whose voices are espeak-ng's: a language code names a voice ("es+f3").
-_ESPEAK_ENGINES = ("pyttsx3", "espeak", "tone")
+_ESPEAK_ENGINES = ("pyttsx3", "espeak")
 
 
 def voice_for(engine: str, language: str) -> str:

@@ -232,7 +232,7 @@ def voice_of_language(language: str, scripts: Path | None = None) -> VoiceFiles:
 
 ESPEAK_LICENCE = "espeak-ng voice data, GPL-3.0-or-later"
 TONE_LICENCE = "test tone"
-_ESPEAK_ENGINES = ("pyttsx3", "espeak")
+ESPEAK_ENGINES = ("pyttsx3", "espeak")
 
 
 @dataclass(frozen=True)
@@ -263,7 +263,7 @@ def voice_credit(settings: VoiceSettings, scripts: Path | None = None) -> VoiceC
     if settings.engine == ENGINE:
         voice = find_voice(settings.voice, scripts)
         return VoiceCredit(f"{voice.name} ({ENGINE})", piper_licence(voice))
-    if settings.engine in _ESPEAK_ENGINES:
+    if settings.engine in ESPEAK_ENGINES:
         return VoiceCredit(f"{settings.voice} ({settings.engine})", ESPEAK_LICENCE)
     if settings.engine == "tone":
         return VoiceCredit(f"{settings.voice} (tone)", TONE_LICENCE)
