@@ -82,8 +82,8 @@ def test_the_template_holds_every_message_the_code_and_the_page_use() -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_espeak_reads_every_message_in_its_own_language(language: str) -> None:
-    """espeak-ng marks a word it reads in another language, e.g. 'right' in German as '(en)...(de)': no
-    message may switch to English."""
+    """espeak-ng marks a word it reads in another language ('right' in German comes out
+    as '(en)...(de)'): no message may switch to English."""
     for message in _messages(catalogue_path(language)):
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         for text in strings:
