@@ -192,7 +192,9 @@ class Messages:
     def voice_line(self, name: str, licence: str, separator: str = " - ") -> str:
         """'Voice: en-us+f3 (pyttsx3) - espeak-ng voice data, ...'"""
         line = self.gettext("Voice: {name}", name=name)
-        return f"{line}{separator}{licence}" if licence else line
+        # espeak-ng's licence line is voiceguide's own words; a Piper voice's comes from
+        # its model card, as written (gettext returns it unchanged)
+        return f"{line}{separator}{self.gettext(licence)}" if licence else line
 
     def length(self, ms: int) -> str:
         """'30 s', '1 min 30 s', '2 min' (written steps)."""

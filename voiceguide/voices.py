@@ -37,6 +37,7 @@ import platformdirs
 
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import EngineError, SettingsError
+from voiceguide.messages import N_
 from voiceguide.text import did_you_mean, normal_language
 
 ENGINE = "piper"
@@ -230,8 +231,9 @@ def voice_of_language(language: str, scripts: Path | None = None) -> VoiceFiles:
 
 # --------------------------------------------------------------------------- credit
 
-ESPEAK_LICENCE = "espeak-ng voice data, GPL-3.0-or-later"
-TONE_LICENCE = "test tone"
+# Shown in each language (voiceguide/locale): tags and the share page credit the voice.
+ESPEAK_LICENCE = N_("espeak-ng voice data, GPL-3.0-or-later")
+TONE_LICENCE = N_("test tone")
 ESPEAK_ENGINES = ("pyttsx3", "espeak")
 
 
