@@ -346,3 +346,50 @@ def test_the_spanish_share_page_is_in_spanish_in_a_browser(spanish: Path) -> Non
     shown = _words([text.replace("GPL-3.0-or-later", "")]) - {"healing", "hands", "web",
                                                               "espeak"}
     assert shown & english == set(), shown & english
+
+
+def test_the_spanish_lexicon_fixes_what_the_spanish_voice_misreads() -> None:
+    from voiceguide.build import lexicon_for
+
+    lexicon = lexicon_for(load_library(SCRIPTS), "es")
+    assert lexicon.files == ("voiceguide/lexicons/es.yaml",)
+    assert phonemes("aprieta", voice="es") == "ˌapɾiˈeta"  # noqa: RUF001 (IPA) a-pri-E-ta
+    said = lexicon.apply("Aprieta despacio.")
+    assert phonemes(said, voice="es").startswith("apɾʝˈeta")  # noqa: RUF001 (IPA)
+
+
+def test_a_client_in_spanish_gets_the_spanish_framing_and_a_wrong_technique_is_named(
+        tmp_path: Path) -> None:
+    from voiceguide.build import client_target
+    from voiceguide.library import load_client
+
+    library = load_library(SCRIPTS)
+    ana = tmp_path / "ana.yaml"
+    ana.write_text("id: ana\nname: Ana\nlanguage: es\ntechniques: [neck-es, back-es]\n")
+    target = client_target(library, load_client(ana, library))
+    assert target.greeting == ("Hola, Ana.",)
+    assert (target.routine.intro, target.routine.outro) == ("intro-es", "outro-es")
+    assert target.routine.title == "La rutina de Ana"
+    assert target.routine.summary == "Para Ana: Alivia la tensión del cuello, Alivia la " \
+        "tensión de la espalda."
+    assert target.clinic is not None and target.clinic.safety.startswith("Ve con suavidad.")
+    ana.write_text("id: ana\nname: Ana\nlanguage: es\ntechniques: [neck-es, back]\n")
+    with pytest.raises(ScriptError) as caught:
+        load_client(ana, library)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (4, 23)
+    assert "'back' is in 'en'" in problem.message and "client's routine is in 'es'" in \
+        problem.message
+
+
+def test_piper_without_a_voice_for_the_language_says_how_to_get_one() -> None:
+    pytest.importorskip("piper")
+    from voiceguide.engines.base import VoiceSettings
+    from voiceguide.errors import EngineError
+    from voiceguide.voices import resolve_settings
+
+    with pytest.raises(EngineError) as caught:
+        resolve_settings(VoiceSettings(engine="piper"), None, "es")
+    assert "no Piper voice for the language 'es' is installed" in caught.value.message
+    english = resolve_settings(VoiceSettings(engine="piper"), None, "en")
+    assert english.voice == "en_US-joe-medium"  # the demo voice, as before
