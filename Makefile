@@ -54,7 +54,7 @@ messages: $(DEV)
 	$(BIN)/pybabel extract -F voiceguide/locale/babel.cfg -k N_ --no-location \
 		--omit-header --sort-output -o voiceguide/locale/voiceguide.pot .
 	$(BIN)/pybabel update -i voiceguide/locale/voiceguide.pot -d voiceguide/locale \
-		-D voiceguide --no-location --omit-header
+		-D voiceguide --no-fuzzy-matching --width 90
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
