@@ -168,6 +168,19 @@ def test_a_routine_names_its_technique_in_another_language(tmp_path: Path) -> No
         "but this routine is in 'es'" in problem.message
 
 
+def test_validate_warns_when_the_clinic_language_overrides_a_routines(tmp_path: Path
+                                                                      ) -> None:
+    scripts = tmp_path / "scripts"
+    shutil.copytree(SCRIPTS, scripts)
+    profile = scripts / "clinic.yaml"
+    profile.write_text("language: en\n" + profile.read_text(encoding="utf-8"),
+                       encoding="utf-8")
+    (warning,) = language_warnings(load_library(scripts))
+    assert warning.endswith("'homework-es' is in 'es', but the clinic profile's 'language: "
+                            "en' comes first, so it is built in 'en' (remove 'language' "
+                            f"from {profile} to build each routine in its own)")
+
+
 def test_voices_lists_the_voices_of_a_language() -> None:
     result = subprocess.run([VOICEGUIDE, "voices", "--language", "es"], capture_output=True,
                             text=True)

@@ -70,6 +70,7 @@ from voiceguide.plan import (
 from voiceguide.render import render, utterances
 from voiceguide.settings import LIMITS, Choices, Settings, resolve
 from voiceguide.sounds import Cues, check_style, load_cues
+from voiceguide.text import normal_language
 from voiceguide.voices import resolve_settings, voice_credit
 
 
@@ -174,6 +175,14 @@ def language_warnings(library: Library) -> list[str]:
     for language in languages_of(library):
         lexicon_for(library, language)
         warnings += catalogue_problems(language)
+    clinic = library.clinic.language
+    for routine in library.routines.values():
+        own = routine.language
+        if own and clinic and normal_language(own) != normal_language(clinic):
+            warnings.append(
+                f"{routine.file}: '{routine.id}' is in '{own}', but the clinic profile's "
+                f"'language: {clinic}' comes first, so it is built in '{clinic}' (remove "
+                f"'language' from {library.clinic.file} to build each routine in its own)")
     return warnings
 
 
