@@ -122,7 +122,9 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
         problems += [_at(r.source, f"routine '{r.id}' is marked default, and so is "
                          f"'{defaults[0].id}' (mark only one routine 'default: true')")
                      for r in defaults[1:]]
-    framing = [(name, getattr(words, name)) for _, words in ((None, clinic), *clinic.translations)
+    # the profile's intro and outro, and those of each language under 'translations'
+    framing = [(name, getattr(given, name)) for given in
+               (clinic, *(words for _, words in clinic.translations))
                for name in ("intro", "outro")]
     for name, ref in framing:
         if ref and ref not in known:
