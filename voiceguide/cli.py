@@ -547,6 +547,27 @@ def cache_clear_command(
                f"{info.root}")
 
 
+@app.command("studio")
+def studio_command(
+    scripts: ScriptsOption = None,
+    clients: Annotated[Path, typer.Option(help="Folder of client files.")] = Path("clients"),
+    out: OutOption = Path("output"),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any "
+                                      "free one).")] = 8765,
+    host: Annotated[str | None, typer.Option(
+        help="Listen on this address instead of 127.0.0.1 (other computers may then "
+        "reach it: a warning is printed).")] = None,
+    no_open: Annotated[bool, typer.Option("--no-open", help="Don't open the browser.")
+                       ] = False,
+    jobs: JobsOption = CORES,
+) -> None:
+    """Make, hear and share routines in your web browser: a local web app on this
+    computer, over the same scripts, client files and output folders."""
+    from voiceguide.studio import serve  # the web parts load only for the studio
+
+    serve(find_scripts(scripts), clients, out, host, port, not no_open, jobs)
+
+
 app.add_typer(voices_app, name="voices")  # voices_cli.py: list, add, download
 
 
