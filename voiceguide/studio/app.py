@@ -331,9 +331,9 @@ def create_app(studio: Studio, token: str, hosts: set[str]) -> Starlette:
         text = str(body.get("text", ""))
         _, problems = checked_technique(path, text)
         if problems and not body.get("force"):
+            # an answer, not a failure: the page shows the problems beside their lines
             return JSONResponse({"saved": False, "problems": [problem_json(p)
-                                                              for p in problems]},
-                                status_code=422)
+                                                              for p in problems]})
         write_atomic(path, text)
         return JSONResponse({"saved": True, "problems": [problem_json(p) for p in problems]})
 
@@ -452,8 +452,7 @@ def create_app(studio: Studio, token: str, hosts: set[str]) -> Starlette:
             read_form(text, library, shown_path(path))
         except ScriptError as exc:
             return JSONResponse({"saved": False, "problems": [problem_json(p) for p in
-                                                              exc.problems]},
-                                status_code=422)
+                                                              exc.problems]})
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, text)
         return JSONResponse({"saved": True, "id": form.id.strip(),

@@ -191,11 +191,11 @@ function setUpEditor() {
   }, 250);
 
   async function save(force) {
-    const {status: code, data} = await api("/api/save", {file: wrap.dataset.file, text: source.value, force});
+    const {data} = await api("/api/save", {file: wrap.dataset.file, text: source.value, force});
     if (data.saved) {
       status.textContent = "Saved " + new Date().toLocaleTimeString() + (data.problems.length ? " (with problems)" : ".");
       say("");
-    } else if (code === 422) {
+    } else if (data.problems) {
       problems = data.problems;
       drawLines();
       listProblems($("#problem-list"), problems);
