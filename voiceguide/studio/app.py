@@ -8,11 +8,11 @@ import json
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from pydantic import ValidationError
@@ -61,6 +61,7 @@ from voiceguide.voices import all_voices, piper_installed
 HERE = Path(__file__).parent
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # ids name files and folders: nothing else
 _SAID = re.compile(r"^[0-9a-f]{32}\.mp3$")
+T = TypeVar("T")
 
 
 @dataclass
@@ -99,6 +100,11 @@ class Studio:
         if path not in [p.resolve() for p in self.technique_files()]:
             raise Refused(f"'{name}' is not a technique file", "open one from the library")
         return path
+
+    def edit_name(self, technique: Technique) -> str:
+        """The name of the technique's file in the editor's address."""
+        return next((p.name for p in self.technique_files()
+                     if p.resolve() == Path(technique.file).resolve()), "")
 
     def client_file(self, client_id: str) -> Path:
         return confined(self.clients, f"{checked_id(client_id)}.yaml")
@@ -205,9 +211,18 @@ def voice_of(choice: str, clinic: Clinic) -> dict[str, str]:
     return {"engine": engine, "voice": voice}
 
 
-def technique_length(library: Library, technique_id: str, rate: int) -> int:
-    (plan,) = estimated_plans(library, [technique_id], rate)
+def estimated_length(library: Library, name: str, rate: int) -> int:
+    """A routine's or technique's length as `show` estimates it."""
+    (plan,) = estimated_plans(library, [name], rate)
     return sum(estimate_ms(t, rate) for t in plan.tracks)
+
+
+def named(items: Mapping[str, T], request: Request, kind: str) -> T:
+    """The technique or routine the address names; SettingsError when there is none."""
+    name = checked_id(request.path_params["id"])
+    if name not in items:
+        raise SettingsError(f"no {kind} is called '{name}'", "open one from the library")
+    return items[name]
 
 
 def problem_json(problem: Problem) -> dict[str, Any]:
@@ -238,52 +253,42 @@ def create_app(studio: Studio, token: str, hosts: set[str]) -> Starlette:
                                                            exc.problems],
                         techniques=[], routines=[], files=files)
         rate = resolve(clinic=library.clinic).rate
-        names = {Path(t.file).resolve(): p["name"] for t in library.techniques.values()
-                 for p in files if (studio.scripts / "techniques" / p["name"]).resolve()
-                 == Path(t.file).resolve()}
         techniques = [{"id": t.id, "title": t.title, "summary": t.summary,
                        "equipment": t.equipment, "file": t.file,
-                       "edit": names.get(Path(t.file).resolve(), ""),
-                       "length": fmt_ms(technique_length(library, t.id, rate)),
+                       "edit": studio.edit_name(t),
+                       "length": fmt_ms(estimated_length(library, t.id, rate)),
                        "built": read_manifest(studio.out / t.id) is not None}
                       for t in sorted(library.techniques.values(), key=lambda t: t.title)]
-        routines = []
-        for r in library.routines.values():
-            (plan,) = estimated_plans(library, [r.id], rate)
-            routines.append({"id": r.id, "title": r.title, "file": r.file,
-                             "length": fmt_ms(sum(estimate_ms(t, rate) for t in plan.tracks)),
-                             "techniques": [library.techniques[t].title
-                                            for t in r.track_ids()]})
+        routines = [{"id": r.id, "title": r.title, "file": r.file,
+                     "length": fmt_ms(estimated_length(library, r.id, rate)),
+                     "techniques": [library.techniques[t].title for t in r.track_ids()]}
+                    for r in library.routines.values()]
         return page(request, "library.html", problems=[], techniques=techniques,
                     routines=routines, files=files)
 
+    def built(routine_id: str, clinic: Clinic) -> dict[str, Any]:
+        """What the Build and Share panel shows of a routine."""
+        return {"players": players(studio, routine_id), "shared": shared(studio, routine_id),
+                "share_url": _share_url(clinic, routine_id), "kind": "routine"}
+
     def technique_page(request: Request) -> Response:
         library = studio.library()
-        tid = checked_id(request.path_params["id"])
-        technique = library.techniques.get(tid)
-        if technique is None:
-            raise SettingsError(f"no technique is called '{tid}'", "open one from the library")
-        (target,) = targets_for(library, [tid])
+        technique = named(library.techniques, request, "technique")
+        (target,) = targets_for(library, [technique.id])
         rate = resolve(clinic=library.clinic).rate
-        edit = next((p.name for p in studio.technique_files()
-                     if p.resolve() == Path(technique.file).resolve()), "")
-        return page(request, "technique.html", technique=technique, edit=edit,
+        return page(request, "technique.html", technique=technique,
+                    edit=studio.edit_name(technique),
                     steps=written_steps(technique.steps, Pacing(), target.words()),
-                    length=fmt_ms(technique_length(library, tid, rate)),
-                    players=players(studio, tid), shared=shared(studio, tid),
-                    voices=voice_choices(studio, library.clinic, ""), kind="routine",
-                    share_url=_share_url(library.clinic, tid))
+                    length=fmt_ms(estimated_length(library, technique.id, rate)),
+                    voices=voice_choices(studio, library.clinic, ""),
+                    **built(technique.id, library.clinic))
 
     def routine_page(request: Request) -> Response:
         library = studio.library()
-        rid = checked_id(request.path_params["id"])
-        routine = library.routines.get(rid)
-        if routine is None:
-            raise SettingsError(f"no routine is called '{rid}'", "open one from the library")
-        titles = [library.techniques[t] for t in routine.track_ids()]
-        return page(request, "routine.html", routine=routine, techniques=titles,
-                    players=players(studio, rid), shared=shared(studio, rid),
-                    kind="routine", share_url=_share_url(library.clinic, rid))
+        routine = named(library.routines, request, "routine")
+        return page(request, "routine.html", routine=routine,
+                    techniques=[library.techniques[t] for t in routine.track_ids()],
+                    **built(routine.id, library.clinic))
 
     # ------------------------------------------------------------------- editing
 
