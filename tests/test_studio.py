@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,8 +112,10 @@ def opened(browser: Browser, studio: Address, path: str, phone: bool = False) ->
     return page
 
 
-def wait_for_build(page: Page) -> None:
-    expect(page.locator("#progress-text")).to_contain_text("done", timeout=60_000)
+def wait_for(page: Page, verb: str) -> None:
+    """Until the page says the build (or share) it started is done."""
+    expect(page.locator("#progress-text")).to_have_text(re.compile(rf"^{verb} .*: done"),
+                                                        timeout=60_000)
 
 
 # --------------------------------------------------------------------------- refusals
@@ -226,7 +229,7 @@ def test_a_client_routine_made_by_clicking_is_saved_built_and_shared(
     assert client.note == "Go easy on the left shoulder this week."
 
     page.get_by_role("button", name="Build").click()
-    wait_for_build(page)
+    wait_for(page, "Build")
     manifest = json.loads((workspace / "out" / "ana-lima" / "manifest.json").read_text())
     expected = [manifest["routine"]["duration_ms"],
                 *(t["duration_ms"] for t in manifest["tracks"])]
@@ -239,7 +242,7 @@ def test_a_client_routine_made_by_clicking_is_saved_built_and_shared(
     expect(page.locator(".chapters button")).to_have_count(2)
 
     page.get_by_role("button", name="Share").click()
-    wait_for_build(page)
+    wait_for(page, "Share")
     assert page.locator("#base-url").input_value() == f"{SHARE_URL}ana-lima/"
     expect(page.locator(".feed")).to_have_text(f"{SHARE_URL}ana-lima/feed.xml")
     page.wait_for_function("document.querySelector('img.qr').complete")
@@ -273,7 +276,7 @@ def test_the_clients_list_shows_out_of_date_audio_and_rebuilds_it(
     page.reload()
     expect(row.locator(".badge")).to_have_text("out of date")
     row.get_by_role("button", name="Rebuild").click()
-    wait_for_build(page)
+    wait_for(page, "Build")
     expect(row.locator(".badge")).to_have_text("up to date")
     page.reload()
     expect(row.locator(".badge")).to_have_text("up to date")
@@ -330,3 +333,37 @@ def test_say_it_plays_the_sentence(browser: Browser, studio: Address) -> None:  
     page.wait_for_function("document.querySelector('#said').duration > 0")
     assert page.locator("#said").evaluate("a => a.duration") > 0.5
     assert not page.errors  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_the_command_warns_when_other_computers_may_reach_it_and_stops_on_ctrl_c(
+        workspace: Path) -> None:
+    """`voiceguide studio --host 0.0.0.0`: a warning, an address with the token; any IP
+    address is a right Host then, a DNS name still is not; Ctrl+C stops it cleanly."""
+    process = subprocess.Popen(
+        [VOICEGUIDE, "studio", "--no-open", "--port", "0", "--host", "0.0.0.0",
+         "--scripts", str(workspace / "scripts"), "--clients", str(workspace / "clients"),
+         "--out", str(workspace / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        line = process.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", line)
+        assert found, line
+        studio = Address("127.0.0.1", int(found[1]), found[2])
+        assert request(studio, "GET", "/")[0] == 200
+        assert request(studio, "GET", "/", host=f"192.0.2.7:{studio.port}")[0] == 200
+        assert request(studio, "GET", "/", host=f"evil.example:{studio.port}")[0] == 403
+        assert request(studio, "GET", "/", token=None)[0] == 403
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+        assert "Warning: --host 0.0.0.0 lets other computers reach the studio" in \
+            process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

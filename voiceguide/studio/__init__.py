@@ -31,9 +31,14 @@ class Address:
     token: str
 
     @property
+    def every_address(self) -> bool:
+        return self.host in ("0.0.0.0", "::")
+
+    @property
     def base(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        """The address a browser on this computer opens (every address: loopback)."""
+        host = LOOPBACK if self.every_address else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def start_url(self) -> str:
@@ -43,7 +48,7 @@ class Address:
     def hosts(self) -> set[str]:
         """The Host headers accepted: this address, and localhost on loopback."""
         names = {self.base.removeprefix("http://")}
-        if self.host == LOOPBACK:
+        if self.host == LOOPBACK or self.every_address:
             names.add(f"localhost:{self.port}")
         return names
 
@@ -82,7 +87,8 @@ def running(scripts: Path, clients: Path, out: Path, host: str = LOOPBACK, port:
     studio = Studio(scripts.resolve(), clients.resolve(), out.resolve(),
                     default_cache_dir() / "studio-say", cache or ClipCache(default_cache_dir()),
                     jobs)
-    app = create_app(studio, address.token, address.hosts())
+    app = create_app(studio, address.token, address.port, address.hosts(),
+                     address.every_address)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name="studio-server")

@@ -233,7 +233,10 @@ def problem_json(problem: Problem) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the app
 
 
-def create_app(studio: Studio, token: str, hosts: set[str]) -> Starlette:
+def create_app(studio: Studio, token: str, port: int, hosts: set[str],
+               any_address: bool = False) -> Starlette:
+    """The app, behind its Guard: requests must name one of `hosts` (or, with
+    `any_address`, any IP address with the port) and carry the token."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     templates = Jinja2Templates(env=environment)
@@ -554,7 +557,7 @@ def create_app(studio: Studio, token: str, hosts: set[str]) -> Starlette:
     ]
     app = Starlette(routes=routes, exception_handlers={Exception: failed,
                                                        VoiceguideError: failed})
-    app.add_middleware(Guard, token=token, hosts=hosts)
+    app.add_middleware(Guard, token=token, port=port, hosts=hosts, any_address=any_address)
     return app
 
 

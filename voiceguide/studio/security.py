@@ -5,6 +5,7 @@ Origin headers checked (so neither a page on another site nor a DNS name rebound
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -43,13 +44,29 @@ class Guard:
     """ASGI middleware: every HTTP request must come with the right Host, an Origin (if
     any; required for anything but GET) of the studio itself, and the token."""
 
-    def __init__(self, app: ASGIApp, token: str, hosts: set[str]) -> None:
+    def __init__(self, app: ASGIApp, token: str, port: int, hosts: set[str],
+                 any_address: bool = False) -> None:
         self.app = app
         self.token = token
+        self.port = port
         self.hosts = hosts  # "127.0.0.1:8765", "localhost:8765"
-        self.origins = {f"http://{h}" for h in hosts}
+        # Listening on every address (--host 0.0.0.0): any IP address is a right Host
+        # too. A DNS rebinding attack needs a name, and names stay refused.
+        self.any_address = any_address
         # Cookies are not kept apart by port: one cookie name per studio port.
-        self.cookie = "voiceguide-studio-" + next(iter(sorted(hosts))).rsplit(":", 1)[-1]
+        self.cookie = f"voiceguide-studio-{port}"
+
+    def right_host(self, host: str) -> bool:
+        if host in self.hosts:
+            return True
+        name, _, port = host.rpartition(":")
+        if not self.any_address or port != str(self.port):
+            return False
+        try:
+            ipaddress.ip_address(name.removeprefix("[").removesuffix("]"))
+        except ValueError:
+            return False
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,10 +82,11 @@ class Guard:
         """None for a request to serve; else the answer that refuses it, or the redirect
         that swaps the start-up address's token for a cookie."""
         headers = Headers(scope=scope)
-        if headers.get("host", "") not in self.hosts:
+        host = headers.get("host", "")
+        if not self.right_host(host):
             return _refuse("unknown Host: open the studio at the address it printed")
         origin = headers.get("origin")
-        if origin is not None and origin not in self.origins:
+        if origin is not None and origin != f"http://{host}":
             return _refuse("requests from other web sites are refused")
         if origin is None and scope["method"] not in SAFE_METHODS:
             return _refuse("a change must come from the studio's own page")

@@ -106,6 +106,7 @@ function setUpActions() {
     const body = {kind: where.dataset.kind, name: where.dataset.name};
     if (button.dataset.action === "share") body.base_url = $("#base-url").value;
     say("");
+    $("#progress-text").textContent = "Starting…";
     const {ok} = await api(`/api/${button.dataset.action}`, body);
     if (!ok) return;
     $$("[data-action]").forEach((b) => { b.disabled = true; });
