@@ -14,7 +14,9 @@ import json
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,9 @@ from voiceguide.library import load_client, load_library
 from voiceguide.studio import Address, running
 from voiceguide.studio.clients import ClientForm
 
-pytestmark = pytest.mark.skipif(
+# The browser's tests are end-to-end tests (left out of `make test-fast`); the requests
+# and the command are tested without a browser.
+in_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="Debian chromium is not installed (.ci/run installs it: apt-get install chromium)")
 
@@ -202,6 +206,8 @@ def test_errors_are_messages_and_the_server_keeps_running(studio: Address) -> No
 # --------------------------------------------------------------------------- the form
 
 
+@pytest.mark.e2e
+@in_chromium
 def test_a_client_routine_made_by_clicking_is_saved_built_and_shared(
         browser: Browser, studio: Address, workspace: Path) -> None:  # noqa: F811
     page = opened(browser, studio, "/")
@@ -264,6 +270,8 @@ def test_a_client_routine_made_by_clicking_is_saved_built_and_shared(
     assert result.stdout.startswith("Unchanged "), result.stdout
 
 
+@pytest.mark.e2e
+@in_chromium
 def test_the_clients_list_shows_out_of_date_audio_and_rebuilds_it(
         browser: Browser, studio: Address, workspace: Path) -> None:  # noqa: F811
     if not (workspace / "out" / "ana-lima" / "manifest.json").is_file():
@@ -299,6 +307,8 @@ def test_a_client_file_round_trips_through_the_form(workspace: Path) -> None:
 # --------------------------------------------------------------------------- editing
 
 
+@pytest.mark.e2e
+@in_chromium
 def test_a_technique_edited_with_a_mistake_is_shown_beside_its_line_then_saved(
         browser: Browser, studio: Address, workspace: Path) -> None:  # noqa: F811
     path = workspace / "scripts" / "techniques" / "breathe.yaml"
@@ -327,6 +337,8 @@ def test_a_technique_edited_with_a_mistake_is_shown_beside_its_line_then_saved(
     assert not page.errors  # type: ignore[attr-defined]
 
 
+@pytest.mark.e2e
+@in_chromium
 def test_say_it_plays_the_sentence(browser: Browser, studio: Address) -> None:  # noqa: F811
     page = opened(browser, studio, "/technique/press")
     page.get_by_role("button", name="Say it: Press your shoulder gently, and hold.").click()
@@ -367,3 +379,51 @@ def test_the_command_warns_when_other_computers_may_reach_it_and_stops_on_ctrl_c
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_a_build_waits_for_the_command_line_and_a_second_one_is_refused(
+        studio: Address, workspace: Path) -> None:
+    """The studio's build takes the output folder's lock, as the command line does: while
+    another process holds it, the page says it is waiting; a second build request
+    meanwhile is refused with a message."""
+    folder = workspace / "out" / "breathe"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
+         "from voiceguide.atomic import folder_lock\n"
+         f"with folder_lock(Path({str(folder)!r})):\n"
+         "    print('locked', flush=True)\n    sys.stdin.readline()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline() == "locked\n"
+        status, _ = request(studio, "POST", "/api/build", body={"kind": "routine",
+                                                                "name": "breathe"})
+        assert status == 200
+        job = poll(studio, lambda job: "Waiting" in job["note"])
+        assert job["note"].startswith("Waiting for another voiceguide to finish writing")
+        status, text = request(studio, "POST", "/api/build", body={"kind": "routine",
+                                                                   "name": "press"})
+        assert status == 409
+        assert json.loads(text)["error"] == ("a build is running: Build Breathe (wait for it "
+                                             "to finish, then try again)")
+        assert not (folder / "manifest.json").exists()
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        job = poll(studio, lambda job: job["state"] != "running")
+        assert job["state"] == "done", job
+        assert (folder / "manifest.json").is_file()
+    finally:
+        holder.kill()
+        holder.wait()
+        for stream in (holder.stdin, holder.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def poll(studio: Address, until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    for _ in range(300):
+        job: dict[str, Any] = json.loads(request(studio, "GET", "/api/job")[1])
+        if until(job):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"the job never got there: {job}")
