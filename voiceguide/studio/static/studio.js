@@ -189,6 +189,7 @@ function setUpEditor() {
     listProblems($("#problem-list"), problems);
     saveAnyway.hidden = problems.length === 0;
     if (data.timeline.length) drawTimeline(data.timeline, data.total);
+    else if (problems.length) $("#total").textContent = "(as last written without problems)";
   }, 250);
 
   async function save(force) {
