@@ -387,8 +387,8 @@ def _check_bed(value: object) -> str:
     from voiceguide.background import BEDS  # numpy: only when a file sets it
 
     if value not in BEDS:
-        raise _fail(f"must be one of {', '.join(BEDS)} (a music file is given with "
-                    "--background)")
+        raise _fail(f"must be one of {', '.join(BEDS)} (a music file can only be given when "
+                    "building, not in a client file)")
     return str(value)
 
 

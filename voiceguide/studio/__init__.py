@@ -63,7 +63,7 @@ def open_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise OutputError(f"can't listen on {host}:{port}: {exc.strerror or exc}",
-                          "another program uses the port: choose another with --port"
+                          "another program uses that port: choose another port"
                           ) from None
     sock.listen(64)
     return sock
