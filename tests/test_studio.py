@@ -304,6 +304,19 @@ def test_a_client_file_round_trips_through_the_form(workspace: Path) -> None:
     assert ClientForm.of(load_client(path, library)) == form
 
 
+def test_a_wrong_value_in_the_form_is_named_at_its_line_of_the_client_file(
+        studio: Address, workspace: Path) -> None:
+    form = {"id": "kim", "name": "Kim", "techniques": [{"id": "sway"}], "cues": "gong"}
+    status, text = request(studio, "POST", "/api/estimate", body=form)
+    (problem,) = json.loads(text)["problems"]
+    assert status == 200
+    assert problem["text"].startswith("clients/kim.yaml:5:7: 'cues': unknown cue style "
+                                      "'gong' (choose one of bowl, chime, wood)")
+    status, text = request(studio, "POST", "/api/client", body=form)
+    assert json.loads(text)["saved"] is False
+    assert not (workspace / "clients" / "kim.yaml").exists()
+
+
 # --------------------------------------------------------------------------- editing
 
 

@@ -18,7 +18,7 @@ import uvicorn
 
 from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.errors import OutputError
-from voiceguide.studio.app import Studio, create_app
+from voiceguide.studio.app import Studio, create_app, warm_voice_list
 from voiceguide.studio.security import TOKEN_PARAMETER, new_token
 
 LOOPBACK = "127.0.0.1"
@@ -111,6 +111,8 @@ def serve(scripts: Path, clients: Path, out: Path, host: str | None = None, port
         print(f"Warning: --host {chosen} lets other computers reach the studio: anyone "
               "with the address and its token can read and change your scripts and "
               "client files. Use it only on a network you trust.", file=sys.stderr)
+    # espeak-ng's voice list takes a second or two: made while the browser opens
+    threading.Thread(target=warm_voice_list, args=(scripts,), daemon=True).start()
     with running(scripts, clients, out, chosen, port, jobs=jobs) as address:
         print(f"voiceguide studio is running at {address.start_url}\n"
               "Open that address in your browser (it carries the studio's key). "

@@ -3,6 +3,7 @@ folders, through the same Python API as the command line."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -185,6 +186,12 @@ def _system_voices(language: str) -> tuple[tuple[str, str], ...]:
     main = language.split("-")[0].lower()
     return tuple((f"pyttsx3:{v.id.rsplit('/', 1)[-1]}", f"{v.name} (espeak-ng)")
                  for v in found if any(lang.split("-")[0] == main for lang in v.languages))
+
+
+def warm_voice_list(scripts: Path) -> None:
+    profile = scripts / CLINIC_FILE
+    with contextlib.suppress(VoiceguideError):
+        _system_voices(parse_clinic(profile).language if profile.is_file() else "en")
 
 
 def voice_choices(studio: Studio, clinic: Clinic, current: str) -> list[tuple[str, str]]:
