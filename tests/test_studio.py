@@ -251,7 +251,7 @@ def test_a_client_routine_made_by_clicking_is_saved_built_and_shared(
     wait_for(page, "Share")
     assert page.locator("#base-url").input_value() == f"{SHARE_URL}ana-lima/"
     expect(page.locator(".feed")).to_have_text(f"{SHARE_URL}ana-lima/feed.xml")
-    page.wait_for_function("document.querySelector('img.qr').complete")
+    page.wait_for_function("() => document.querySelector('img.qr').complete")
     assert page.locator("img.qr").evaluate("img => img.naturalWidth") > 100
     href = page.locator("a.share-zip").get_attribute("href")
     assert href == "/out/ana-lima/ana-lima-share.zip"
@@ -355,7 +355,7 @@ def test_a_technique_edited_with_a_mistake_is_shown_beside_its_line_then_saved(
 def test_say_it_plays_the_sentence(browser: Browser, studio: Address) -> None:  # noqa: F811
     page = opened(browser, studio, "/technique/press")
     page.get_by_role("button", name="Say it: Press your shoulder gently, and hold.").click()
-    page.wait_for_function("document.querySelector('#said').duration > 0")
+    page.wait_for_function("() => document.querySelector('#said').duration > 0")
     assert page.locator("#said").evaluate("a => a.duration") > 0.5
     assert not page.errors  # type: ignore[attr-defined]
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import jinja2
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -51,7 +52,7 @@ from voiceguide.model import Clinic, Library, Technique, fmt_ms
 from voiceguide.parse import parse_clinic, parse_technique
 from voiceguide.plan import Pacing, estimate_ms
 from voiceguide.say import say_to_file
-from voiceguide.settings import LIMITS, SLOW, resolve
+from voiceguide.settings import LIMITS, SLOW, Choices, resolve
 from voiceguide.share import SHARE_FOLDER, check_base_url, share, written_steps
 from voiceguide.sounds import STYLES
 from voiceguide.studio.clients import ClientForm, adjustable, estimate, out_of_date, read_form
@@ -117,8 +118,8 @@ class Studio:
     def folder(self, routine_id: str) -> Path:
         return confined(self.out, checked_id(routine_id))
 
-    def options(self, **chosen: Any) -> BuildOptions:
-        return BuildOptions(chosen=chosen, cache=self.cache, out=self.out,  # type: ignore[arg-type]
+    def options(self, chosen: Choices) -> BuildOptions:
+        return BuildOptions(chosen=chosen, cache=self.cache, out=self.out,
                             jobs=self.jobs_at_once)
 
 
@@ -210,12 +211,12 @@ def voice_choices(studio: Studio, clinic: Clinic, current: str) -> list[tuple[st
     return [c for i, c in enumerate(choices) if c[0] != default or i == 0]
 
 
-def voice_of(choice: str, clinic: Clinic) -> dict[str, str]:
+def voice_of(choice: str) -> Choices:
     """The engine and voice a menu's value names ('': the clinic's)."""
     if not choice:
-        return {}
+        return Choices()
     engine, _, voice = choice.partition(":")
-    return {"engine": engine, "voice": voice}
+    return Choices(engine=engine, voice=voice)
 
 
 def estimated_length(library: Library, name: str, rate: int) -> int:
@@ -357,8 +358,7 @@ def create_app(studio: Studio, token: str, port: int, hosts: set[str],
     async def say_api(request: Request) -> Response:
         body = await request.json()
         library = studio.library()
-        settings = resolve(voice_of(str(body.get("voice", "")), library.clinic),  # type: ignore[arg-type]
-                           clinic=library.clinic)
+        settings = resolve(voice_of(str(body.get("voice", ""))), clinic=library.clinic)
         voice = settings.voice_settings()
         lexicon = lexicon_for(library)
         text = " ".join(str(body.get("text", "")).split())
@@ -366,8 +366,6 @@ def create_app(studio: Studio, token: str, port: int, hosts: set[str],
                                          lexicon.digest()]).encode()).hexdigest()[:32]
         path = studio.say_cache / f"{key}.mp3"
         if not path.is_file():
-            from starlette.concurrency import run_in_threadpool
-
             await run_in_threadpool(say_to_file, text, voice, lexicon, path)
         return JSONResponse({"url": f"/said/{key}.mp3"})
 
@@ -485,7 +483,7 @@ def create_app(studio: Studio, token: str, port: int, hosts: set[str],
             else None
         (target,) = targets_for(library, [] if client else [name], client)
         routine_id = target.routine.id
-        options = studio.options(**voice_of(str(body.get("voice", "")), library.clinic))
+        options = studio.options(voice_of(str(body.get("voice", ""))))
         base = str(body.get("base_url", "")).strip() or None
         if sharing and base is not None:
             check_base_url(base)  # before anything is built: a typo costs nothing

@@ -11,14 +11,16 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voiceguide.errors import VoiceguideError
 
 TOKEN_PARAMETER = "token"
 SAFE_METHODS = ("GET", "HEAD")
+POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; "
+          "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 class Refused(VoiceguideError):
@@ -73,10 +75,23 @@ class Guard:
             await self.app(scope, receive, send)
             return
         response = self.refusal(scope)
-        if response is None:
-            await self.app(scope, receive, send)
-        else:
+        if response is not None:
             await response(scope, receive, send)
+            return
+        # The studio's own pages may not be framed by another page (clickjacking) and
+        # load nothing from elsewhere; a shared page under /out/ keeps its own policy.
+        own = not scope["path"].startswith("/out/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Frame-Options"] = "DENY"
+                headers["X-Content-Type-Options"] = "nosniff"
+                if own:
+                    headers["Content-Security-Policy"] = POLICY
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
     def refusal(self, scope: Scope) -> Response | None:
         """None for a request to serve; else the answer that refuses it, or the redirect

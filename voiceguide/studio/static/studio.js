@@ -86,8 +86,7 @@ async function follow() {
       say(job.error);
       return null;
     }
-    text.textContent = `${job.title}: done` + (job.result.unchanged ? " (nothing had changed)." : ".");
-    return job.result;
+    return job;
   }
 }
 
@@ -110,9 +109,12 @@ function setUpActions() {
     const {ok} = await api(`/api/${button.dataset.action}`, body);
     if (!ok) return;
     $$("[data-action]").forEach((b) => { b.disabled = true; });
-    const result = await follow();
+    const job = await follow();
     $$("[data-action]").forEach((b) => { b.disabled = false; });
-    if (result) await showResults(result.id);
+    if (!job) return;
+    await showResults(job.result.id);
+    $("#progress-text").textContent = `${job.title}: done` +
+      (job.result.unchanged ? " (nothing had changed)." : ".");
   });
   document.addEventListener("click", (event) => {
     const chapter = event.target.closest("[data-seek]");
