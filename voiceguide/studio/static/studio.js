@@ -113,6 +113,7 @@ function setUpActions() {
     $$("[data-action]").forEach((b) => { b.disabled = false; });
     if (!job) return;
     await showResults(job.result.id);
+    $("#progress-bar").value = $("#progress-bar").max;
     $("#progress-text").textContent = `${job.title}: done` +
       (job.result.unchanged ? " (nothing had changed)." : ".");
   });
