@@ -108,8 +108,12 @@ class Studio:
         return next((p.name for p in self.technique_files()
                      if p.resolve() == Path(technique.file).resolve()), "")
 
-    def client_file(self, client_id: str) -> Path:
-        return confined(self.clients, f"{checked_id(client_id)}.yaml")
+    def client_file(self, name: str) -> Path:
+        """The client file of that name (without .yaml or .yml), or where a new one goes.
+        The pages name client files by file name, as the command line does."""
+        checked_id(name)
+        found = [p for p in self.client_files() if p.stem == name]
+        return found[0] if found else confined(self.clients, f"{name}.yaml")
 
     def client_files(self) -> list[Path]:
         return sorted(p for p in self.clients.iterdir() if p.suffix in SCRIPT_SUFFIXES) \
@@ -402,7 +406,7 @@ def create_app(studio: Studio, token: str, port: int, hosts: set[str],
                     made = players(studio, client.id)
                     stale = out_of_date(client, path, library, folder,
                                         studio.checked.get(client.id, 0))
-                    row |= {"id": client.id, "name": client.name,
+                    row |= {"name": client.name,
                             "techniques": [library.techniques[t].title
                                            for t in client.techniques],
                             "built": made["built"] if made else "", "stale": stale}
@@ -456,8 +460,9 @@ def create_app(studio: Studio, token: str, port: int, hosts: set[str],
     async def client_save_api(request: Request) -> Response:
         form, original = await form_of(request)
         library = studio.library()
-        path = studio.client_file(checked_id(form.id.strip()))
-        if path.exists() and form.id.strip() != original:
+        # An open client's file is written again; a new one may not replace another's.
+        path = studio.client_file(original or form.id.strip())
+        if path.exists() and not original:
             raise SettingsError(f"there is already a client file {shown_path(path)}",
                                 "choose another id, or open that client from the list")
         text = form.to_yaml()
@@ -468,8 +473,8 @@ def create_app(studio: Studio, token: str, port: int, hosts: set[str],
                                                               exc.problems]})
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, text)
-        return JSONResponse({"saved": True, "id": form.id.strip(),
-                             "file": shown_path(path), "url": f"/client/{form.id.strip()}"})
+        return JSONResponse({"saved": True, "file": shown_path(path),
+                             "url": f"/client/{path.stem}"})
 
     # ------------------------------------------------------------------- build, share
 
