@@ -387,11 +387,7 @@ def test_the_command_warns_when_other_computers_may_reach_it_and_stops_on_ctrl_c
         assert "Warning: --host 0.0.0.0 lets other computers reach the studio" in \
             process.stderr.read()
     finally:
-        process.kill()
-        process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        stopped(process)
 
 
 def test_a_build_waits_for_the_command_line_and_a_second_one_is_refused(
@@ -426,11 +422,13 @@ def test_a_build_waits_for_the_command_line_and_a_second_one_is_refused(
         assert job["state"] == "done", job
         assert (folder / "manifest.json").is_file()
     finally:
-        holder.kill()
-        holder.wait()
-        for stream in (holder.stdin, holder.stdout):
-            if stream is not None:
-                stream.close()
+        stopped(holder)
+
+
+def stopped(process: subprocess.Popen[str]) -> None:
+    """Killed if still running, its pipes closed."""
+    process.kill()
+    process.communicate()
 
 
 def poll(studio: Address, until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
