@@ -74,8 +74,9 @@ class ClientForm(BaseModel):
             engine, _, voice = self.voice.partition(":")
             data["engine"], data["voice"] = engine, voice
         for key in ("rate", "pace", "minutes"):
-            if getattr(self, key) is not None:
-                data[key] = getattr(self, key)
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = int(value) if value == int(value) else value  # 10, not 10.0
         for key in ("cues", "background"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
