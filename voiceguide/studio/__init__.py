@@ -89,7 +89,9 @@ def running(scripts: Path, clients: Path, out: Path, host: str = LOOPBACK, port:
                     jobs)
     app = create_app(studio, address.token, address.port, address.hosts(),
                      address.every_address)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # No proxy sits in front of it: X-Forwarded-* headers are not believed.
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                           proxy_headers=False, server_header=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name="studio-server")
     thread.start()
