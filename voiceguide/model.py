@@ -189,6 +189,7 @@ class Clinic:
     intro: str | None = None  # technique ids framing a client's personal routine
     outro: str | None = None
     file: str = ""
+    share_url: str = ""  # the studio shares a client's routine at <share_url><id>/
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,8 @@ class Client:
     rate: int | None = None
     pace: float | None = None
     minutes: float | None = None
+    cues: str | None = None
+    background: str | None = None  # a bed's name
     file: str = ""
     technique_sources: tuple[Source, ...] = ()  # where each chosen technique is named
     override_sources: tuple[Source, ...] = ()
