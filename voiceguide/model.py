@@ -202,6 +202,7 @@ class Clinic:
     intro: str | None = None  # technique ids framing a client's personal routine
     outro: str | None = None
     file: str = ""
+    share_url: str = ""  # the studio shares a client's routine at <share_url><id>/
     translations: tuple[tuple[str, ClinicWords], ...] = ()  # by language, lower case
 
     def in_language(self, language: str) -> Clinic:
@@ -242,6 +243,8 @@ class Client:
     pace: float | None = None
     minutes: float | None = None
     language: str | None = None
+    cues: str | None = None
+    background: str | None = None  # a bed's name
     file: str = ""
     technique_sources: tuple[Source, ...] = ()  # where each chosen technique is named
     override_sources: tuple[Source, ...] = ()

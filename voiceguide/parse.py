@@ -360,6 +360,7 @@ class ClinicSchema(_Schema):
     engine: str | None = None
     voice: str | None = None
     rate: Rate | None = None
+    share_url: str = ""  # where the studio's shares go: <share_url><client-id>/
     translations: dict[Language, TranslationSchema] = {}
 
 
@@ -394,6 +395,24 @@ Pace = Annotated[float, _within("pace")]
 Minutes = Annotated[float, _within("minutes")]
 
 
+def _check_cues(value: object) -> str:
+    from voiceguide.sounds import cue_style_problem  # numpy: only when a file sets it
+
+    problem = cue_style_problem(value) if isinstance(value, str) else "must be a name"
+    if problem:
+        raise _fail(problem)
+    return str(value)
+
+
+def _check_bed(value: object) -> str:
+    from voiceguide.background import BEDS  # numpy: only when a file sets it
+
+    if value not in BEDS:
+        raise _fail(f"must be one of {', '.join(BEDS)} (a music file can only be given when "
+                    "building, not in a client file)")
+    return str(value)
+
+
 class ClientSchema(_Schema):
     id: Id
     name: Text
@@ -408,6 +427,8 @@ class ClientSchema(_Schema):
     pace: Pace | None = None
     minutes: Minutes | None = None
     language: Language | None = None
+    cues: Annotated[str, BeforeValidator(_check_cues)] | None = None
+    background: Annotated[str, BeforeValidator(_check_bed)] | None = None
 
 
 # How to fix a missing field, in the therapist's words.
@@ -824,6 +845,7 @@ def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
                   cover=cover, language=schema.language, safety=schema.safety,
                   intro=schema.intro, outro=schema.outro, engine=schema.engine,
                   voice=schema.voice, rate=schema.rate, file=doc.file,
+                  share_url=schema.share_url.strip(),
                   translations=tuple((normal_language(code), ClinicWords(**words.model_dump()))
                                      for code, words in schema.translations.items()))
 
@@ -843,7 +865,8 @@ def parse_client(path: Path, shown: str | None = None, language: str | None = No
         title=schema.title.strip(), note=schema.note, overrides=overrides,
         say_name=schema.say_name,
         engine=schema.engine, voice=schema.voice, rate=schema.rate, pace=schema.pace,
-        minutes=schema.minutes, language=schema.language,
+        minutes=schema.minutes, language=schema.language, cues=schema.cues,
+        background=schema.background,
         file=doc.file,
         technique_sources=tuple(_at(doc, ("techniques", i))
                                 for i in range(len(schema.techniques))),
