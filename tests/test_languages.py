@@ -406,3 +406,29 @@ def test_piper_without_a_voice_for_the_language_says_how_to_get_one() -> None:
     assert "no Piper voice for the language 'es' is installed" in caught.value.message
     english = resolve_settings(VoiceSettings(engine="piper"), None, "en")
     assert english.voice == "en_US-joe-medium"  # the demo voice, as before
+
+
+def test_a_changed_catalogue_makes_the_files_again(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caption's words (not said, so not in the audio) are part of what a rebuild
+    compares: the "Mantén - 8 s" caption follows the catalogue."""
+    from voiceguide.build import BuildOptions, build
+
+    scripts = write_library(tmp_path / "scripts", {"arms": GERMAN_FRENCH}, {})
+    options = BuildOptions(chosen={"engine": "tone", "language": "es"}, out=tmp_path / "out",
+                           cache=None, jobs=1)
+    (first,) = build(load_library(scripts), ["arms"], options)
+    locale = tmp_path / "locale"
+    shutil.copytree(catalogues.locale_dir(), locale)
+    po = locale / catalogue_path("es").relative_to(catalogues.locale_dir())
+    po.write_text(po.read_text(encoding="utf-8").replace('"Mantén - {seconds} s"',
+                                                         '"Quieto - {seconds} s"'),
+                  encoding="utf-8")
+    monkeypatch.setattr(catalogues, "locale_dir", lambda: locale)
+    messages_for.cache_clear()
+    try:
+        (again,) = build(load_library(scripts), ["arms"], options)
+    finally:
+        messages_for.cache_clear()
+    assert not first.unchanged and not again.unchanged
+    assert "Quieto - 8 s" in (again.folder / "arms.vtt").read_text(encoding="utf-8")

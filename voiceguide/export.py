@@ -55,7 +55,7 @@ from voiceguide.manifest import (
     make_manifest,
     read_manifest,
 )
-from voiceguide.messages import ENGLISH, Messages, messages_for
+from voiceguide.messages import ENGLISH, Messages, catalogue_digest, messages_for
 from voiceguide.model import Chapter, Clinic, Clip, Routine
 from voiceguide.mp3join import CannotJoin, can_join, join, read_stream
 from voiceguide.settings import Settings
@@ -108,7 +108,8 @@ def fingerprint(assembled: AssembledRoutine, settings: Settings, made: Provenanc
     described = {"manifest": FORMAT, "settings": settings.to_json(),
                  "made": made.model_dump(mode="json"), "cover": hashlib.sha256(
         cover).hexdigest(), "publishing": asdict(publishing),
-        "routine": asdict(assembled.plan.routine)}
+        "routine": asdict(assembled.plan.routine),
+        "words": catalogue_digest(publishing.language)}
     digest.update(json.dumps(described, sort_keys=True, default=str).encode("utf-8"))
     for track in assembled.tracks:
         digest.update(json.dumps([asdict(track.plan.technique), [

@@ -15,6 +15,7 @@ four techniques"), lists follow the language's own pattern (Babel: "a, b y c").
 from __future__ import annotations
 
 import gettext
+import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -232,6 +233,13 @@ def messages_for(language: str) -> Messages:
     write_mo(compiled, catalog)  # fuzzy and empty messages are left out: English
     compiled.seek(0)
     return Messages(language, gettext.GNUTranslations(compiled))
+
+
+def catalogue_digest(language: str) -> str:
+    """The SHA-256 of the catalogue `language` uses ('' for English): a routine's files
+    are made again when the words they show change."""
+    found = _catalogue_for(language)
+    return hashlib.sha256(found[1].read_bytes()).hexdigest() if found else ""
 
 
 def catalogue_problems(language: str) -> list[str]:
