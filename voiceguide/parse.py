@@ -337,6 +337,7 @@ class ClinicSchema(_Schema):
     safety: OptionalText = ""
     intro: Id | None = None
     outro: Id | None = None
+    bundled: bool = True
     engine: str | None = None
     voice: str | None = None
     rate: Rate | None = None
@@ -799,7 +800,8 @@ def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
         cover = str(cover_path.resolve())
     return Clinic(name=schema.name, website=schema.website.strip(), contact=schema.contact,
                   cover=cover, language=schema.language, safety=schema.safety,
-                  intro=schema.intro, outro=schema.outro, engine=schema.engine,
+                  intro=schema.intro, outro=schema.outro, bundled=schema.bundled,
+                  engine=schema.engine,
                   voice=schema.voice, rate=schema.rate, file=doc.file)
 
 
