@@ -50,6 +50,22 @@ SHIPPED: dict[str, tuple[str, str]] = {
     "sciatic": ("sighattic", "saɪˈæɾɪk"),
     "spinae": ("spynee", "spˈaɪniː"),
     "sternocleidomastoid": ("sterno-clido-mastoid", "stˈɜːnoʊklˈaɪdoʊmˈæstɔɪd"),
+    # names a greeting may say
+    "ng": ("ing", "ˈɪŋ"),
+    "hsu": ("shoo", "ʃˈuː"),
+    "xu": ("shoo", "ʃˈuː"),
+    "hsieh": ("shay", "ʃˈeɪ"),
+    "xiao": ("shyow", "ʃˈaɪaʊ"),
+    "thi": ("tee", "tˈiː"),
+    "wojciech": ("voytchek", "vˈɔɪtʃɛk"),
+    "eoin": ("owen", "ˈoʊɪn"),
+    "joaquin": ("wa keen", "wˈɑː kˈiːn"),
+    "ximena": ("hee menna", "hˈiː mˈɛnə"),
+    "padraig": ("pawdrig", "pˈɔːdɹɪɡ"),
+    "deirdre": ("deerdra", "dˈɪɹdɹə"),
+    "nkechi": ("en kechee", "ˈɛn kˈɛtʃiː"),
+    "dafydd": ("davith", "dˈævɪθ"),
+    "siân": ("shahn", "ʃˈɑːn"),
 }
 
 # Hard words of the seed scripts (and the anatomy around them) that espeak-ng already
@@ -69,6 +85,13 @@ ALREADY_RIGHT: dict[str, str] = {
     "circulation": "sˌɜːkjʊlˈeɪʃən",
     "clockwise": "klˈɑːkwaɪz",
     "sciatica": "saɪˈæɾɪkə",
+    # names
+    "Zoë": "zˈoʊi",
+    "Siobhan": "ʃɪvˈɔːn",
+    "Niamh": "nˈaɪəm",
+    "Aoife": "ˈiːfə",
+    "Saoirse": "sˈɜːʃə",
+    "José": "hoʊsˈeɪ",
 }
 
 
@@ -309,6 +332,14 @@ def test_respellings_work_inside_the_seed_sentences() -> None:
     assert "mˈæsɛɾɚ" in phonemes(line)
     assert "ˈɔːlweɪz jˈuːz sˈɔft" in phonemes(english.apply("Always use soft strokes."))
     assert "mɪsˈiːɾɚz" in phonemes(english.apply("Both masseters."))
+
+
+def test_a_greeting_says_a_name_not_its_letters() -> None:
+    """"Hi Zoë Ng." was read "Hi Zoey N G": a name without a vowel is spelled out."""
+    line = "Hi Zoë Ng."
+    assert phonemes(line) == "hˈaɪ zˈoʊi ˌɛndʒˈiː"
+    assert load_lexicon("en").apply(line) == "Hi Zoë Ing."
+    assert phonemes(load_lexicon("en").apply(line)) == "hˈaɪ zˈoʊi ˈɪŋ"
 
 
 def test_phonemes_of_a_variant_voice_and_in_ascii() -> None:
