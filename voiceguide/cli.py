@@ -41,7 +41,6 @@ from voiceguide.export import Written
 from voiceguide.lexicon import phonemes
 from voiceguide.library import (
     SCRIPT_SUFFIXES,
-    find_scripts,
     load_client,
     shown_path,
     validate_files,
@@ -417,7 +416,7 @@ def list_command(scripts: ScriptsOption = None) -> None:
     comes from: your scripts folder or the bundled library."""
     library = open_library(scripts)
     rate = _DEFAULT.rate
-    typer.echo(_scripts_line(library))
+    typer.echo(f"Scripts: {_folders(library)}")
     default = library.default_routine()
     techniques = []
     for t in sorted(library.techniques.values(), key=lambda t: t.id):
@@ -437,13 +436,12 @@ def list_command(scripts: ScriptsOption = None) -> None:
                        f"{_origin(library, file)}")
 
 
-def _scripts_line(library: Library) -> str:
-    """Which folders the library was read from: 'Scripts: scripts, over the bundled
-    library (/path)'."""
+def _folders(library: Library) -> str:
+    """The folders a library was read from: 'scripts, over the bundled library (/path)'."""
     own, *under = library.folders
     if own == library.bundled_folder:
-        return f"Scripts: {own} (the bundled library)"
-    return f"Scripts: {own}" + (f", over the bundled library ({under[0]})" if under else "")
+        return f"{own} (the bundled library)"
+    return own + (f", over the bundled library ({under[0]})" if under else "")
 
 
 def _origin(library: Library, file: str) -> str:
@@ -487,8 +485,8 @@ def validate_command(
     library = open_library(scripts)
     lexicon_for(library)
     typer.echo(f"OK: {plural(len(library.techniques), 'technique')} and "
-               f"{plural(len(library.routines), 'routine')} in "
-               f"{shown_path(find_scripts(scripts))}, no problems.")
+               f"{plural(len(library.routines), 'routine')} in {_folders(library)}, "
+               "no problems.")
 
 
 @app.command("say")

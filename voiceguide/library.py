@@ -146,7 +146,7 @@ def load_library(root: Path, clinic_file: Path | None = None,
         problems.append(Problem(shown_path(root), 0, 0, "holds no techniques (put technique "
                                 "files in a techniques/ folder inside it)"))
     for routine in read.routines.values():
-        problems += _missing_references(routine, by_id, known)
+        problems += _missing_references(routine, known)
     defaults = [r for r in read.routines.values() if r.default]
     if len(defaults) > 1:
         problems += [_at(r.source, f"routine '{r.id}' is marked default, and so is "
@@ -155,7 +155,7 @@ def load_library(root: Path, clinic_file: Path | None = None,
     for name, ref in (("intro", clinic.intro), ("outro", clinic.outro)):
         if ref and ref not in known:
             problems.append(Problem(clinic.file, 0, 0, f"'{name}' names no technique: "
-                                    f"'{ref}'{_suggest(ref, by_id)}"))
+                                    f"'{ref}'{_suggest(ref, sorted(known))}"))
     if problems:
         raise ScriptError(problems)
     bundled = bundled_scripts().resolve()
@@ -220,13 +220,12 @@ def _duplicates(items: Iterable[Technique | Routine]) -> list[Problem]:
     return problems
 
 
-def _missing_references(routine: Routine, techniques: dict[str, Technique],
-                        known: set[str]) -> list[Problem]:
+def _missing_references(routine: Routine, known: set[str]) -> list[Problem]:
     problems = []
     for ref, source in zip(routine.track_ids(), routine.track_sources, strict=True):
         if ref not in known:
             problems.append(_at(source, f"no technique has the id '{ref}'"
-                                f"{_suggest(ref, techniques)}"))
+                                f"{_suggest(ref, sorted(known))}"))
     return problems
 
 
