@@ -108,8 +108,8 @@ OPTION_NAMES = {"out": "--out", "engine": "--engine", "voice": "--voice", "rate"
 
 def test_every_command_and_build_option_is_documented() -> None:
     commands = [c.name for c in app.registered_commands]
-    assert sorted(commands) == ["batch", "build", "check", "list", "say", "share", "show",
-                                "validate"]
+    assert sorted(commands) == ["batch", "build", "check", "init", "list", "say", "share",
+                                "show", "validate"]
     assert sorted(str(g.name) for g in app.registered_groups) == ["cache", "voices"]
     assert "`voiceguide voices`" in README
     for name in commands:
