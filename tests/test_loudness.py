@@ -159,6 +159,32 @@ def test_normalized_in_chunks_is_normalize() -> None:
     assert b"".join(normalization(quiet, target).chunks()) == quiet.pcm
 
 
+def test_normalization_lands_on_the_target_in_few_tries(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """Where the limiter works hard, each dB of gain adds well under a dB of loudness.
+    Plain steps of the error took 41 metering passes on these 12 tracks and missed the
+    target by more than 0.05 LU on 4 of them (by up to 0.63); steps along the measured
+    slope, keeping the closest try, must do better on both counts."""
+    passes: list[float] = []
+
+    def counted(pieces: Any, frame_rate: int) -> float:
+        passes.append(streamed_lufs(pieces, frame_rate))
+        return passes[-1]
+
+    monkeypatch.setattr(loudness, "streamed_lufs", counted)
+    misses, limited = [], 0
+    for divide, target in [(3, -12), (6, -14), (2, -10)]:
+        for seed in range(4):
+            samples = speechlike(30, seed) // divide
+            made = normalization(Clip(samples.tobytes(), RATE), LoudnessTarget(target, -1))
+            limited += made.curve is not None
+            out = np.frombuffer(made.clip().pcm, dtype="<i2")
+            misses.append(abs(program_lufs(out, RATE) - target))
+    assert limited >= 8, "the limiter had work to do"
+    assert len(passes) <= 36, len(passes)
+    assert sum(miss > 0.05 for miss in misses) <= 1 and max(misses) < 0.4, misses
+
+
 # --------------------------------------------------------------------------- real files
 # What the README promises of the files, measured on real builds with the real voice by
 # readers other than voiceguide's meter: pyloudnorm on the decoded file, ffmpeg's ebur128.
