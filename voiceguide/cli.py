@@ -67,8 +67,9 @@ JobsOption = Annotated[int, typer.Option(
     min=1, help="Speech workers and files encoded at once (default: all cores).")]
 ScriptsOption = Annotated[
     Path | None,
-    typer.Option("--scripts", help="Folder with techniques/ and routines/ "
-                 "(default: ./scripts if it exists, else the bundled library)"),
+    typer.Option("--scripts", help="Your scripts folder (techniques/, routines/, "
+                 "clinic.yaml), read over the bundled library: yours win by id "
+                 "(default: ./scripts if it exists, else the bundled library alone)"),
 ]
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 ClinicOption = Annotated[Path | None, typer.Option(
@@ -548,12 +549,13 @@ def batch_command(
 @app.command("init")
 def init_command(
     folder: Annotated[Path, typer.Argument(
+        metavar="DIR", show_default=False,
         help="Where to make the library: its scripts/ folder and clients/ go here "
         "(default: the current folder).")] = Path(),
 ) -> None:
     """Start your clinic's own library: copy the bundled techniques, routine, clinic
-    profile and an example client file into FOLDER/scripts and FOLDER/clients, to edit.
-    Never overwrites: stops if FOLDER/scripts is already there."""
+    profile and an example client file into DIR/scripts and DIR/clients, to edit.
+    Never overwrites: stops if DIR/scripts is already there."""
     started = start_library(folder)
     where = shown_path(started.scripts)
     typer.echo(f"Made {where}/, a copy of the bundled library for you to edit:")
