@@ -130,7 +130,6 @@ def test_validate_reports_every_problem_of_every_file(write: Writer, scripts: Pa
 
 
 def test_validate_the_whole_library(scripts: Path) -> None:
-    (scripts / "clinic.yaml").write_text("name: Us\nbundled: false\n")  # this folder alone
     result = run("validate", "--scripts", str(scripts))
     assert result.returncode == 0
     assert result.stdout == f"OK: 2 techniques and 1 routine in {scripts}, no problems.\n"
@@ -140,8 +139,8 @@ def test_list_shows_techniques_and_routines_with_lengths(scripts: Path) -> None:
     result = run("list", "--scripts", str(scripts))
     assert result.returncode == 0, result.stderr
     assert "  neck             ~  0:" in result.stdout
-    assert "  daily            ~  " in result.stdout
-    assert "Daily (default): hello, neck" in result.stdout  # over the bundled default
+    assert "  daily            ~  0:" in result.stdout
+    assert "Daily (default): hello, neck" in result.stdout
 
 
 def test_show_prints_the_timeline_and_total(scripts: Path) -> None:
@@ -170,7 +169,7 @@ def test_voices_lists_english_espeak_voices_with_the_variants_and_the_default() 
 
 def test_scripts_folder_in_the_current_directory_is_used(scripts: Path) -> None:
     result = run("list", cwd=scripts.parent)
-    assert result.stdout.startswith("Scripts: scripts, over the bundled library (")
+    assert result.stdout.startswith("Scripts: scripts\n")  # a library of its own
 
 
 def test_bundled_library_is_used_elsewhere(tmp_path: Path) -> None:
