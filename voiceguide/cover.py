@@ -47,7 +47,9 @@ def draw_cover(title: str, clinic: str, subtitle: str = "") -> bytes:
         pixels.text((SIZE // 2, y + 20), subtitle, font=_font(56), fill=_INK, anchor="mt")
     pixels.text((SIZE // 2, SIZE - 110), clinic, font=_font(64), fill=_INK, anchor="mb")
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    # zlib's default level: `optimize` made it 5% smaller (50 against 53 kB) but took
+    # 0.2 s longer, in every cold build
+    image.save(out, format="PNG")
     return out.getvalue()
 
 

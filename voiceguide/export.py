@@ -393,7 +393,10 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
     # exactly the decoded full file (mp3join): measured as the tracks come in, in order.
     meter, peak = LoudnessMeter(rate), -math.inf
     loudness: list[Loudness] = []
-    with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+    # One thread more than jobs: a track's own steps run one after another (normalize in
+    # Python, encode in ffmpeg, decode, measure in Python), and with one thread per core
+    # the threads fell into step, both in Python (one core: the GIL) then both in ffmpeg.
+    with ThreadPoolExecutor(max_workers=max(jobs, 1) + 1) as pool:
 
         def start(n: int) -> Future[tuple[Loudness | None, Clip | None]] | None:
             if not keeps[n]:  # the decoded audio is kept only for the full routine's meter
