@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from voiceguide.build import plans_for
 from voiceguide.encode import decode
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import OutputError, ScriptError, SettingsError
@@ -22,6 +23,8 @@ from voiceguide.lexicon import (
     read_lexicon,
     shipped_path,
 )
+from voiceguide.library import load_library
+from voiceguide.render import utterances
 from voiceguide.say import say_to_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,13 +53,12 @@ SHIPPED: dict[str, tuple[str, str]] = {
     "sciatic": ("sighattic", "saɪˈæɾɪk"),
     "spinae": ("spynee", "spˈaɪniː"),
     "sternocleidomastoid": ("sterno-clido-mastoid", "stˈɜːnoʊklˈaɪdoʊmˈæstɔɪd"),
-    # names a greeting may say
+    # names a greeting may say (NAMES)
     "ng": ("ing", "ˈɪŋ"),
     "hsu": ("shoo", "ʃˈuː"),
     "xu": ("shoo", "ʃˈuː"),
     "hsieh": ("shay", "ʃˈeɪ"),
     "xiao": ("shyow", "ʃˈaɪaʊ"),
-    "thi": ("tee", "tˈiː"),
     "wojciech": ("voytchek", "vˈɔɪtʃɛk"),
     "eoin": ("owen", "ˈoʊɪn"),
     "joaquin": ("wa keen", "wˈɑː kˈiːn"),
@@ -67,6 +69,9 @@ SHIPPED: dict[str, tuple[str, str]] = {
     "dafydd": ("davith", "dˈævɪθ"),
     "siân": ("shahn", "ʃˈɑːn"),
 }
+
+NAMES = ("ng", "hsu", "xu", "hsieh", "xiao", "wojciech", "eoin", "joaquin", "ximena",
+         "padraig", "deirdre", "nkechi", "dafydd", "siân")
 
 # Hard words of the seed scripts (and the anatomy around them) that espeak-ng already
 # says right, so they need no entry: if one of these changes, look again.
@@ -332,6 +337,15 @@ def test_respellings_work_inside_the_seed_sentences() -> None:
     assert "mˈæsɛɾɚ" in phonemes(line)
     assert "ˈɔːlweɪz jˈuːz sˈɔft" in phonemes(english.apply("Always use soft strokes."))
     assert "mɪsˈiːɾɚz" in phonemes(english.apply("Both masseters."))
+
+
+def test_the_name_entries_change_no_word_of_the_seed_scripts() -> None:
+    """An entry also matches itself + s: a name must not turn an English word into
+    another (an entry "thi" made "this" say "tees")."""
+    names = lexicon(**{w: SHIPPED[w][0] for w in NAMES})
+    said = utterances(plans_for(load_library(REPO / "scripts"), []))
+    assert [names.apply(t) for t in said] == said
+    assert names.apply("Hi Xu, this is for Ng.") == "Hi Shoo, this is for Ing."
 
 
 def test_a_greeting_says_a_name_not_its_letters() -> None:

@@ -337,10 +337,10 @@ class ClinicSchema(_Schema):
     safety: OptionalText = ""
     intro: Id | None = None
     outro: Id | None = None
-    bundled: bool = True
     engine: str | None = None
     voice: str | None = None
     rate: Rate | None = None
+    bundled: bool = True  # False: the clinic's scripts folder is the whole library
 
 
 def check_side(value: object) -> str:
