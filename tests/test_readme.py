@@ -109,7 +109,7 @@ OPTION_NAMES = {"out": "--out", "engine": "--engine", "voice": "--voice", "rate"
 def test_every_command_and_build_option_is_documented() -> None:
     commands = [c.name for c in app.registered_commands]
     assert sorted(commands) == ["batch", "build", "check", "init", "list", "say", "share",
-                                "show", "validate"]
+                                "show", "studio", "validate"]
     assert sorted(str(g.name) for g in app.registered_groups) == ["cache", "voices"]
     assert "`voiceguide voices`" in README
     for name in commands:
@@ -138,6 +138,13 @@ def test_every_command_and_build_option_is_documented() -> None:
         if param not in {"name", "return"}:
             option = {"files": "--file"}.get(param, OPTION_NAMES.get(param, ""))
             assert f"`{option or '--' + param.replace('_', '-')}" in section, param
+    studio = next(c for c in app.registered_commands if c.name == "studio")
+    assert studio.callback is not None
+    section = README.split("## The studio", 1)[1].split("\n## ", 1)[0]
+    for param in studio.callback.__annotations__:
+        if param != "return":
+            option = OPTION_NAMES.get(param, "--" + param.replace("_", "-"))
+            assert f"`{option}" in section, param
 
 
 def test_exit_codes_table_matches_the_code() -> None:

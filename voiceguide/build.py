@@ -50,10 +50,14 @@ from voiceguide.manifest import Provenance
 from voiceguide.model import (
     Client,
     Clip,
+    Cue,
     Library,
     Routine,
     RoutinePlan,
+    Silence,
+    Speech,
     Technique,
+    TrackPlan,
     about_minutes,
 )
 from voiceguide.mp3join import frame_samples
@@ -61,6 +65,7 @@ from voiceguide.parse import parse_clinic
 from voiceguide.plan import (
     Framing,
     Pacing,
+    estimate_lengths,
     estimate_ms,
     personalize,
     plan_routine,
@@ -227,6 +232,30 @@ def estimated_plans(library: Library, names: Sequence[str], rate: int,
         total = sum(estimate_ms(t, rate) for t in plan.tracks)
         plans.append(plan_target(target, library, Pacing(), overview_text(target, total)))
     return plans
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One line of a track's timeline as `show` prints it and the studio previews it."""
+
+    at_ms: int  # estimated: speech lengths are guessed from the rate
+    what: str  # "say", "pause", "hold" or a cue's name
+    text: str = ""  # what is said, or the silence's length ("5 s")
+
+
+def timeline(track: TrackPlan, rate: int, start_ms: int = 0) -> tuple[list[TimelineRow], int]:
+    """A track's timeline from `start_ms` (short breaths between sentences left out), and
+    where it ends."""
+    rows, clock = [], start_ms
+    for item, length in zip(track.items, estimate_lengths(track, rate), strict=True):
+        if isinstance(item, Speech):
+            rows.append(TimelineRow(clock, "say", item.text))
+        elif isinstance(item, Silence) and item.reason != "gap":
+            rows.append(TimelineRow(clock, item.reason, f"{item.ms / 1000:g} s"))
+        elif isinstance(item, Cue):
+            rows.append(TimelineRow(clock, item.name))
+        clock += length
+    return rows, clock
 
 
 def overview_text(target: Target, total_ms: int) -> str:

@@ -30,6 +30,7 @@ from voiceguide.build import (
     lexicon_of_folder,
     open_library,
     targets_for,
+    timeline,
 )
 from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.check import CheckReport, FileReport, check_folder
@@ -41,12 +42,13 @@ from voiceguide.export import Written
 from voiceguide.lexicon import phonemes
 from voiceguide.library import (
     SCRIPT_SUFFIXES,
+    find_scripts,
     load_client,
     shown_path,
     validate_files,
 )
-from voiceguide.model import Cue, Library, Silence, Speech, fmt_ms
-from voiceguide.plan import estimate_lengths, estimate_ms
+from voiceguide.model import Library, fmt_ms
+from voiceguide.plan import estimate_ms
 from voiceguide.say import say_to_file
 from voiceguide.settings import LIMITS, SLOW, Choices, Settings
 from voiceguide.share import FEED, PAGE, QR_PNG, QR_SVG, check_base_url, share
@@ -461,14 +463,9 @@ def show_command(name: Annotated[str, typer.Argument(help="A routine or techniqu
     clock = 0
     for track in plan.tracks:
         typer.echo(f"\n{track.file_name}  {track.technique.title}")
-        for item, length in zip(track.items, estimate_lengths(track, rate), strict=True):
-            if isinstance(item, Speech):
-                typer.echo(f"  ~{fmt_ms(clock):>7}  say    {item.text}")
-            elif isinstance(item, Silence) and item.reason != "gap":
-                typer.echo(f"  ~{fmt_ms(clock):>7}  {item.reason:<6} {item.ms / 1000:g} s")
-            elif isinstance(item, Cue):
-                typer.echo(f"  ~{fmt_ms(clock):>7}  {item.name}")
-            clock += length
+        rows, clock = timeline(track, rate, clock)
+        for row in rows:
+            typer.echo(f"  ~{fmt_ms(row.at_ms):>7}  {row.what:<6} {row.text}".rstrip())
     typer.echo(f"\nTotal: ~{fmt_ms(clock)} ({plural(len(plan.tracks), 'track')})")
 
 
@@ -601,6 +598,27 @@ def cache_clear_command(
     info = _cache(cache).clear()
     typer.echo(f"Removed {info.entries} sentences ({info.bytes / 2**20:.1f} MB) from "
                f"{info.root}")
+
+
+@app.command("studio")
+def studio_command(
+    scripts: ScriptsOption = None,
+    clients: Annotated[Path, typer.Option(help="Folder of client files.")] = Path("clients"),
+    out: OutOption = Path("output"),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any "
+                                      "free one).")] = 8765,
+    host: Annotated[str | None, typer.Option(
+        help="Listen on this address instead of 127.0.0.1 (other computers may then "
+        "reach it: a warning is printed).")] = None,
+    no_open: Annotated[bool, typer.Option("--no-open", help="Don't open the browser.")
+                       ] = False,
+    jobs: JobsOption = CORES,
+) -> None:
+    """Make, hear and share routines in your web browser: a local web app on this
+    computer, over the same scripts, client files and output folders."""
+    from voiceguide.studio import serve  # the web parts load only for the studio
+
+    serve(find_scripts(scripts), clients, out, host, port, not no_open, jobs)
 
 
 app.add_typer(voices_app, name="voices")  # voices_cli.py: list, add, download

@@ -191,6 +191,7 @@ class Clinic:
     outro: str | None = None
     bundled: bool = True  # False: the clinic's scripts are the whole library
     file: str = ""
+    share_url: str = ""  # the studio shares a client's routine at <share_url><id>/
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,8 @@ class Client:
     rate: int | None = None
     pace: float | None = None
     minutes: float | None = None
+    cues: str | None = None
+    background: str | None = None  # a bed's name
     file: str = ""
     technique_sources: tuple[Source, ...] = ()  # where each chosen technique is named
     override_sources: tuple[Source, ...] = ()

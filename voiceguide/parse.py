@@ -340,6 +340,7 @@ class ClinicSchema(_Schema):
     engine: str | None = None
     voice: str | None = None
     rate: Rate | None = None
+    share_url: str = ""  # where the studio's shares go: <share_url><client-id>/
     bundled: bool = True  # False: the clinic's scripts folder is the whole library
 
 
@@ -374,6 +375,24 @@ Pace = Annotated[float, _within("pace")]
 Minutes = Annotated[float, _within("minutes")]
 
 
+def _check_cues(value: object) -> str:
+    from voiceguide.sounds import cue_style_problem  # numpy: only when a file sets it
+
+    problem = cue_style_problem(value) if isinstance(value, str) else "must be a name"
+    if problem:
+        raise _fail(problem)
+    return str(value)
+
+
+def _check_bed(value: object) -> str:
+    from voiceguide.background import BEDS  # numpy: only when a file sets it
+
+    if value not in BEDS:
+        raise _fail(f"must be one of {', '.join(BEDS)} (a music file can only be given when "
+                    "building, not in a client file)")
+    return str(value)
+
+
 class ClientSchema(_Schema):
     id: Id
     name: Text
@@ -387,6 +406,8 @@ class ClientSchema(_Schema):
     rate: Rate | None = None
     pace: Pace | None = None
     minutes: Minutes | None = None
+    cues: Annotated[str, BeforeValidator(_check_cues)] | None = None
+    background: Annotated[str, BeforeValidator(_check_bed)] | None = None
 
 
 # How to fix a missing field, in the therapist's words.
@@ -800,9 +821,9 @@ def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
         cover = str(cover_path.resolve())
     return Clinic(name=schema.name, website=schema.website.strip(), contact=schema.contact,
                   cover=cover, language=schema.language, safety=schema.safety,
-                  intro=schema.intro, outro=schema.outro, bundled=schema.bundled,
-                  engine=schema.engine,
-                  voice=schema.voice, rate=schema.rate, file=doc.file)
+                  intro=schema.intro, outro=schema.outro, engine=schema.engine,
+                  voice=schema.voice, rate=schema.rate, file=doc.file,
+                  share_url=schema.share_url.strip(), bundled=schema.bundled)
 
 
 def parse_client(path: Path, shown: str | None = None, language: str | None = None
@@ -820,7 +841,7 @@ def parse_client(path: Path, shown: str | None = None, language: str | None = No
         title=schema.title.strip(), note=schema.note, overrides=overrides,
         say_name=schema.say_name,
         engine=schema.engine, voice=schema.voice, rate=schema.rate, pace=schema.pace,
-        minutes=schema.minutes,
+        minutes=schema.minutes, cues=schema.cues, background=schema.background,
         file=doc.file,
         technique_sources=tuple(_at(doc, ("techniques", i))
                                 for i in range(len(schema.techniques))),

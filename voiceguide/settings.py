@@ -165,7 +165,8 @@ SLOW = Choices(rate=120, pace=1.4)  # --slow: gentler speech, longer pauses, sam
 def client_choices(client: Client) -> Choices:
     """What a client file sets."""
     given = {"engine": client.engine, "voice": client.voice, "rate": client.rate,
-             "pace": client.pace, "minutes": client.minutes}
+             "pace": client.pace, "minutes": client.minutes, "cues": client.cues,
+             "background": client.background}
     return cast(Choices, {k: v for k, v in given.items() if v is not None})
 
 
