@@ -86,8 +86,8 @@ def test_the_wheel_uses_its_library_anywhere_and_init_copies_it(wheel: Path,
 
 
 def test_ruff_is_clean() -> None:
-    result = subprocess.run([str(BIN / "ruff"), "check", "voiceguide", "tests"], cwd=REPO,
-                            capture_output=True, text=True)
+    result = subprocess.run([str(BIN / "ruff"), "check", "voiceguide", "tests",
+                             "hatch_build.py"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
