@@ -38,6 +38,7 @@ from voiceguide.lexicon import Lexicon, load_lexicon
 from voiceguide.library import (
     CLINIC_FILE,
     LEXICON_FILE,
+    base_of,
     find_scripts,
     load_client,
     load_library,
@@ -136,28 +137,30 @@ class Target:
 
 
 def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
-    return load_library(find_scripts(scripts), clinic)
+    """The clinic's scripts (--scripts DIR, else ./scripts) over the bundled library."""
+    root = find_scripts(scripts)
+    return load_library(root, clinic, base_of(root))
 
 
 def lexicon_for(library: Library) -> Lexicon:
     """The shipped lexicon of the clinic's language, with the clinic's own
-    scripts/lexicon.yaml over it."""
-    return lexicon_in(Path(library.root), library.clinic.language)
+    scripts/lexicon.yaml over it (else the bundled library's, if it has one)."""
+    return lexicon_in([Path(f) for f in library.folders], library.clinic.language)
 
 
-def lexicon_in(root: Path, language: str) -> Lexicon:
-    extra = root / LEXICON_FILE
-    return load_lexicon(language, extra if extra.is_file() else None, shown_path(extra))
+def lexicon_in(folders: Sequence[Path], language: str) -> Lexicon:
+    extra = next((f / LEXICON_FILE for f in folders if (f / LEXICON_FILE).is_file()), None)
+    return load_lexicon(language, extra, shown_path(extra) if extra else "")
 
 
 def lexicon_of_folder(scripts: Path | None = None) -> Lexicon:
-    """The lexicon of a scripts folder, reading only its clinic profile and lexicon: one
-    broken technique must not stop `voiceguide say`."""
+    """The lexicon of a scripts folder (over the bundled library), reading only clinic
+    profiles and lexicons: one broken technique must not stop `voiceguide say`."""
     root = find_scripts(scripts)
-    profile = root / CLINIC_FILE
-    language = parse_clinic(profile, shown_path(profile)).language if profile.is_file() \
-        else "en"
-    return lexicon_in(root, language)
+    folders = [root, *filter(None, [base_of(root)])]
+    profile = next((f / CLINIC_FILE for f in folders if (f / CLINIC_FILE).is_file()), None)
+    language = parse_clinic(profile, shown_path(profile)).language if profile else "en"
+    return lexicon_in(folders, language)
 
 
 def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:

@@ -341,6 +341,7 @@ class ClinicSchema(_Schema):
     voice: str | None = None
     rate: Rate | None = None
     share_url: str = ""  # where the studio's shares go: <share_url><client-id>/
+    bundled: bool = True  # False: the clinic's scripts folder is the whole library
 
 
 def check_side(value: object) -> str:
@@ -822,7 +823,7 @@ def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
                   cover=cover, language=schema.language, safety=schema.safety,
                   intro=schema.intro, outro=schema.outro, engine=schema.engine,
                   voice=schema.voice, rate=schema.rate, file=doc.file,
-                  share_url=schema.share_url.strip())
+                  share_url=schema.share_url.strip(), bundled=schema.bundled)
 
 
 def parse_client(path: Path, shown: str | None = None, language: str | None = None
