@@ -42,7 +42,7 @@ test-fast: $(DEV)
 	$(BIN)/python -m pytest -m "not e2e"
 
 lint: $(DEV)
-	$(BIN)/ruff check voiceguide tests bench
+	$(BIN)/ruff check voiceguide tests bench hatch_build.py
 	$(BIN)/mypy
 
 bench: $(READY)

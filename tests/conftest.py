@@ -184,11 +184,15 @@ Writer = Callable[[str, str], Path]
 
 def write_library(root: Path, techniques: dict[str, str], routines: dict[str, str]
                   ) -> Path:
-    """A scripts folder at `root`: {id: YAML text} of techniques and of routines."""
+    """A scripts folder at `root`: {id: YAML text} of techniques and of routines. It is a
+    library of its own (`bundled: false`): what a test builds is what it wrote, not the
+    bundled intro, outro and clinic lines too (test_starter tests the two together). A
+    test that writes its own clinic.yaml reads the bundled library under it."""
     for folder, files in (("techniques", techniques), ("routines", routines)):
         (root / folder).mkdir(parents=True)
         for name, text in files.items():
             (root / folder / f"{name}.yaml").write_text(text)
+    (root / "clinic.yaml").write_text("name: voiceguide\nbundled: false\n")
     return root
 
 

@@ -132,7 +132,7 @@ def test_validate_reports_every_problem_of_every_file(write: Writer, scripts: Pa
 def test_validate_the_whole_library(scripts: Path) -> None:
     result = run("validate", "--scripts", str(scripts))
     assert result.returncode == 0
-    assert result.stdout.startswith("OK: 2 techniques and 1 routine in ")
+    assert result.stdout == f"OK: 2 techniques and 1 routine in {scripts}, no problems.\n"
 
 
 def test_list_shows_techniques_and_routines_with_lengths(scripts: Path) -> None:
@@ -152,15 +152,24 @@ def test_show_prints_the_timeline_and_total(scripts: Path) -> None:
     assert lines[-1].startswith("Total: ~0:")
 
 
-def test_voices_lists_english_espeak_voices() -> None:
+def test_voices_lists_english_espeak_voices_with_the_variants_and_the_default() -> None:
     result = run("voices", "--language", "en-us")
     assert result.returncode == 0, result.stderr
-    assert "gmw/en-us " in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Voices (give the id to --voice):"
+    (default,) = [line for line in lines if "default" in line and "gmw/" in line]
+    assert default.split()[0] == "gmw/en-us" and default.endswith("default, as en-us+f3")
+    assert not any("gmw/de " in line for line in lines)  # another language
+    # the variants change any voice: listed whatever the language, the default marked
+    assert "Variants (add one to a voice id, e.g. en-us+f3):" in lines
+    (variant,) = [line for line in lines if line.endswith(" default")]
+    assert variant.split() == ["+f3", "female3", "default"]
+    assert any(line.split()[:1] == ["+m1"] for line in lines)
 
 
 def test_scripts_folder_in_the_current_directory_is_used(scripts: Path) -> None:
     result = run("list", cwd=scripts.parent)
-    assert result.stdout.startswith("Scripts: scripts\n")
+    assert result.stdout.startswith("Scripts: scripts\n")  # a library of its own
 
 
 def test_bundled_library_is_used_elsewhere(tmp_path: Path) -> None:

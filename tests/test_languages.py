@@ -185,8 +185,9 @@ def test_voices_lists_the_voices_of_a_language() -> None:
     result = subprocess.run([VOICEGUIDE, "voices", "--language", "es"], capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
-    ids = [line.split()[0] for line in result.stdout.splitlines()]
-    assert "es" in " ".join(ids) and all("es" in line for line in result.stdout.splitlines())
+    voices = result.stdout.split("\n\n", 1)[0].splitlines()[1:]  # before the variants
+    assert [line.split()[0] for line in voices] == ["roa/es", "roa/es-419"]
+    assert all(line.split()[-1].startswith("es") for line in voices)
 
 
 # --------------------------------------------------------------------------- the Spanish library

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from voiceguide.build import plans_for
 from voiceguide.encode import decode
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import OutputError, ScriptError, SettingsError
@@ -22,6 +23,8 @@ from voiceguide.lexicon import (
     read_lexicon,
     shipped_path,
 )
+from voiceguide.library import load_library
+from voiceguide.render import utterances
 from voiceguide.say import say_to_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +53,25 @@ SHIPPED: dict[str, tuple[str, str]] = {
     "sciatic": ("sighattic", "saɪˈæɾɪk"),
     "spinae": ("spynee", "spˈaɪniː"),
     "sternocleidomastoid": ("sterno-clido-mastoid", "stˈɜːnoʊklˈaɪdoʊmˈæstɔɪd"),
+    # names a greeting may say (NAMES)
+    "ng": ("ing", "ˈɪŋ"),
+    "hsu": ("shoo", "ʃˈuː"),
+    "xu": ("shoo", "ʃˈuː"),
+    "hsieh": ("shay", "ʃˈeɪ"),
+    "xiao": ("shyow", "ʃˈaɪaʊ"),
+    "wojciech": ("voytchek", "vˈɔɪtʃɛk"),
+    "eoin": ("owen", "ˈoʊɪn"),
+    "joaquin": ("wa keen", "wˈɑː kˈiːn"),
+    "ximena": ("hee menna", "hˈiː mˈɛnə"),
+    "padraig": ("pawdrig", "pˈɔːdɹɪɡ"),
+    "deirdre": ("deerdra", "dˈɪɹdɹə"),
+    "nkechi": ("en kechee", "ˈɛn kˈɛtʃiː"),
+    "dafydd": ("davith", "dˈævɪθ"),
+    "siân": ("shahn", "ʃˈɑːn"),
 }
+
+NAMES = ("ng", "hsu", "xu", "hsieh", "xiao", "wojciech", "eoin", "joaquin", "ximena",
+         "padraig", "deirdre", "nkechi", "dafydd", "siân")
 
 # Hard words of the seed scripts (and the anatomy around them) that espeak-ng already
 # says right, so they need no entry: if one of these changes, look again.
@@ -69,6 +90,13 @@ ALREADY_RIGHT: dict[str, str] = {
     "circulation": "sˌɜːkjʊlˈeɪʃən",
     "clockwise": "klˈɑːkwaɪz",
     "sciatica": "saɪˈæɾɪkə",
+    # names
+    "Zoë": "zˈoʊi",
+    "Siobhan": "ʃɪvˈɔːn",
+    "Niamh": "nˈaɪəm",
+    "Aoife": "ˈiːfə",
+    "Saoirse": "sˈɜːʃə",
+    "José": "hoʊsˈeɪ",
 }
 
 
@@ -309,6 +337,23 @@ def test_respellings_work_inside_the_seed_sentences() -> None:
     assert "mˈæsɛɾɚ" in phonemes(line)
     assert "ˈɔːlweɪz jˈuːz sˈɔft" in phonemes(english.apply("Always use soft strokes."))
     assert "mɪsˈiːɾɚz" in phonemes(english.apply("Both masseters."))
+
+
+def test_the_name_entries_change_no_word_of_the_seed_scripts() -> None:
+    """An entry also matches itself + s: a name must not turn an English word into
+    another (an entry "thi" made "this" say "tees")."""
+    names = lexicon(**{w: SHIPPED[w][0] for w in NAMES})
+    said = utterances(plans_for(load_library(REPO / "scripts"), []))
+    assert [names.apply(t) for t in said] == said
+    assert names.apply("Hi Xu, this is for Ng.") == "Hi Shoo, this is for Ing."
+
+
+def test_a_greeting_says_a_name_not_its_letters() -> None:
+    """"Hi Zoë Ng." was read "Hi Zoey N G": a name without a vowel is spelled out."""
+    line = "Hi Zoë Ng."
+    assert phonemes(line) == "hˈaɪ zˈoʊi ˌɛndʒˈiː"
+    assert load_lexicon("en").apply(line) == "Hi Zoë Ing."
+    assert phonemes(load_lexicon("en").apply(line)) == "hˈaɪ zˈoʊi ˈɪŋ"
 
 
 def test_phonemes_of_a_variant_voice_and_in_ascii() -> None:

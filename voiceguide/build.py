@@ -37,7 +37,9 @@ from voiceguide.export import (
 from voiceguide.lexicon import Lexicon, load_lexicon
 from voiceguide.library import (
     CLINIC_FILE,
+    DEFAULT_LANGUAGE,
     LEXICON_FILE,
+    base_of,
     find_scripts,
     load_client,
     load_library,
@@ -142,28 +144,31 @@ class Target:
 
 
 def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
-    return load_library(find_scripts(scripts), clinic)
+    """The clinic's scripts (--scripts DIR, else ./scripts) over the bundled library."""
+    root = find_scripts(scripts)
+    return load_library(root, clinic, base_of(root))
 
 
 def lexicon_for(library: Library, language: str | None = None) -> Lexicon:
     """The shipped lexicon of `language` (default: the clinic's), with the clinic's own
-    scripts/lexicon.yaml over it."""
-    return lexicon_in(Path(library.root), language or library.clinic.language or "en")
+    scripts/lexicon.yaml over it (else the bundled library's, if it has one)."""
+    return lexicon_in([Path(f) for f in library.folders],
+                      language or library.clinic.language or DEFAULT_LANGUAGE)
 
 
-def lexicon_in(root: Path, language: str) -> Lexicon:
-    extra = root / LEXICON_FILE
-    return load_lexicon(language, extra if extra.is_file() else None, shown_path(extra))
+def lexicon_in(folders: Sequence[Path], language: str) -> Lexicon:
+    extra = next((f / LEXICON_FILE for f in folders if (f / LEXICON_FILE).is_file()), None)
+    return load_lexicon(language, extra, shown_path(extra) if extra else "")
 
 
 def lexicon_of_folder(scripts: Path | None = None) -> Lexicon:
-    """The lexicon of a scripts folder, reading only its clinic profile and lexicon: one
-    broken technique must not stop `voiceguide say`."""
+    """The lexicon of a scripts folder (over the bundled library), reading only clinic
+    profiles and lexicons: one broken technique must not stop `voiceguide say`."""
     root = find_scripts(scripts)
-    profile = root / CLINIC_FILE
-    language = parse_clinic(profile, shown_path(profile)).language if profile.is_file() \
-        else None
-    return lexicon_in(root, language or "en")
+    folders = [root, *filter(None, [base_of(root)])]
+    profile = next((f / CLINIC_FILE for f in folders if (f / CLINIC_FILE).is_file()), None)
+    language = parse_clinic(profile, shown_path(profile)).language if profile else None
+    return lexicon_in(folders, language or DEFAULT_LANGUAGE)
 
 
 def languages_of(library: Library) -> list[str]:

@@ -301,18 +301,18 @@ def clock_ms(ms: int) -> str:
 @dataclass(frozen=True)
 class Where:
     """Turns an item's source ('techniques/neck.yaml:14') into a path as the user sees
-    it, under the scripts folder."""
+    it, under the first scripts folder that has it (the clinic's own, then the bundled
+    library)."""
 
-    scripts: Path | None
+    scripts: Sequence[Path]
     file: str
 
     def __call__(self, item: ItemEntry | None) -> str:
         if item is None or not item.source:
             return self.file
         name, _, line = item.source.rpartition(":")
-        if self.scripts is not None and (self.scripts / name).is_file():
-            return f"{shown_path(self.scripts / name)}:{line}"
-        return item.source
+        found = next((f / name for f in self.scripts if (f / name).is_file()), None)
+        return f"{shown_path(found)}:{line}" if found else item.source
 
 
 @dataclass
@@ -434,11 +434,11 @@ def english(language: str) -> bool:
     return language.lower().startswith("en")
 
 
-def check_folder(folder: Path, scripts: Path | None = None, build_hint: str = "voiceguide "
+def check_folder(folder: Path, scripts: Sequence[Path] = (), build_hint: str = "voiceguide "
                  "build", only: Sequence[str] = (), wer: bool = True,
                  done: Callable[[FileReport], Any] | None = None) -> CheckReport:
     """Check every audio file of the routine built into `folder` (or only the files named
-    in `only`). `scripts`: the scripts folder, to name problems by file:line. wer: measure
+    in `only`). `scripts`: the scripts folders, to name problems by file:line. wer: measure
     the open-vocabulary word error rate of the tracks (the full routine repeats their
     words: it is measured there only when it is the only file, a technique built alone).
     `done` is called with each file's report as soon as it is ready."""

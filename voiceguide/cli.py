@@ -47,12 +47,13 @@ from voiceguide.library import (
     shown_path,
     validate_files,
 )
-from voiceguide.model import fmt_ms
+from voiceguide.model import Library, fmt_ms
 from voiceguide.plan import estimate_ms
 from voiceguide.say import say_to_file
 from voiceguide.settings import LIMITS, SLOW, Choices, Settings
 from voiceguide.share import FEED, PAGE, QR_PNG, QR_SVG, check_base_url, share
 from voiceguide.sounds import STYLES
+from voiceguide.starter import CLIENTS, start_library
 from voiceguide.text import language_problem, plural
 from voiceguide.voices import ESPEAK_ENGINES
 from voiceguide.voices_cli import voices_app
@@ -69,8 +70,9 @@ JobsOption = Annotated[int, typer.Option(
     min=1, help="Speech workers and files encoded at once (default: all cores).")]
 ScriptsOption = Annotated[
     Path | None,
-    typer.Option("--scripts", help="Folder with techniques/ and routines/ "
-                 "(default: ./scripts if it exists, else the bundled library)"),
+    typer.Option("--scripts", help="Your scripts folder (techniques/, routines/, "
+                 "clinic.yaml), read over the bundled library: yours win by id "
+                 "(default: ./scripts if it exists, else the bundled library alone)"),
 ]
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
 ClinicOption = Annotated[Path | None, typer.Option(
@@ -404,8 +406,8 @@ def check_command(
             header["printed"] = True
         typer.echo(_check_row(report))
 
-    _say_checked(check_folder(folder, Path(library.root), hint, files or (), not no_wer,
-                              done))
+    _say_checked(check_folder(folder, [Path(f) for f in library.folders], hint, files or (),
+                              not no_wer, done))
 
 
 def _say_checked(report: CheckReport) -> None:
@@ -426,22 +428,40 @@ def _say_checked(report: CheckReport) -> None:
 
 @app.command("list")
 def list_command(scripts: ScriptsOption = None) -> None:
-    """List techniques and routines with their planned lengths (estimated)."""
+    """List techniques and routines with their planned lengths (estimated) and where each
+    comes from: your scripts folder or the bundled library."""
     library = open_library(scripts)
     rate = _DEFAULT.rate
-    typer.echo(f"Scripts: {shown_path(find_scripts(scripts))}\n\nTechniques:")
+    typer.echo(f"Scripts: {_folders(library)}")
+    default = library.default_routine()
+    techniques = []
     for t in sorted(library.techniques.values(), key=lambda t: t.id):
         (plan,) = estimated_plans(library, [t.id], rate)  # as `show` and `build` plan it
-        typer.echo(f"  {t.id:<16} ~{fmt_ms(estimate_ms(plan.tracks[0], rate)):>6}  "
-                   f"{t.title}")
-    typer.echo("\nRoutines:")
-    default = library.default_routine()
+        techniques.append((t.id, estimate_ms(plan.tracks[0], rate), t.title, t.file))
+    routines = []
     for r in sorted(library.routines.values(), key=lambda r: r.id):
         (plan,) = estimated_plans(library, [r.id], rate)
-        total = sum(estimate_ms(t, rate) for t in plan.tracks)
         mark = " (default)" if default and r.id == default.id else ""
-        typer.echo(f"  {r.id:<16} ~{fmt_ms(total):>6}  {r.title}{mark}: "
-                   f"{', '.join(r.track_ids())}")
+        routines.append((r.id, sum(estimate_ms(t, rate) for t in plan.tracks),
+                         f"{r.title}{mark}: {', '.join(r.track_ids())}", r.file))
+    for heading, rows in (("Techniques", techniques), ("Routines", routines)):
+        width = max((len(row[2]) for row in rows), default=5)
+        typer.echo(f"\n{heading}:\n  {'id':<16} {'length':>7}  {'title':<{width}}  from")
+        for item_id, ms, title, file in rows:
+            typer.echo(f"  {item_id:<16} ~{fmt_ms(ms):>6}  {title:<{width}}  "
+                       f"{_origin(library, file)}")
+
+
+def _folders(library: Library) -> str:
+    """The folders a library was read from: 'scripts, over the bundled library (/path)'."""
+    own, *under = library.folders
+    if own == library.bundled_folder:
+        return f"{own} (the bundled library)"
+    return own + (f", over the bundled library ({under[0]})" if under else "")
+
+
+def _origin(library: Library, file: str) -> str:
+    return "bundled" if library.bundled(file) else f"yours ({file})"
 
 
 @app.command("show")
@@ -477,8 +497,8 @@ def validate_command(
     for warning in language_warnings(library):  # each language's lexicon is read too
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"OK: {plural(len(library.techniques), 'technique')} and "
-               f"{plural(len(library.routines), 'routine')} in "
-               f"{shown_path(find_scripts(scripts))}, no problems.")
+               f"{plural(len(library.routines), 'routine')} in {_folders(library)}, "
+               "no problems.")
 
 
 @app.command("say")
@@ -536,6 +556,39 @@ def batch_command(
                f"{counts['failed']} failed")
     if counts["failed"]:
         raise typer.Exit(ExitCode.INVALID_SCRIPT)
+
+
+@app.command("init")
+def init_command(
+    folder: Annotated[Path, typer.Argument(
+        metavar="DIR", show_default=False,
+        help="Where to make the library: its scripts/ folder and clients/ go here "
+        "(default: the current folder).")] = Path(),
+) -> None:
+    """Start your clinic's own library: copy the bundled techniques, routine, clinic
+    profile and an example client file into DIR/scripts and DIR/clients, to edit.
+    Never overwrites: stops if DIR/scripts is already there."""
+    started = start_library(folder)
+    where = shown_path(started.scripts)
+    typer.echo(f"Made {where}/, a copy of the bundled library for you to edit:")
+    for name in started.others:
+        typer.echo(f"  {where}/{name}")
+    for kind, names in (("techniques", started.techniques), ("routines", started.routines)):
+        typer.echo(f"  {where}/{kind}/  {plural(len(names), kind[:-1])}: {', '.join(names)}")
+    for path in started.clients:
+        typer.echo(f"  {shown_path(path)}  an example client file")
+    steps = [] if folder.resolve() == Path.cwd().resolve() else [
+        ("cd " + shown_path(folder), "work in the new library's folder")]
+    steps += [("voiceguide list", "what you have, and where each comes from"),
+              ("voiceguide validate", "check your changes"),
+              ("voiceguide build", "build the default routine into output/"),
+              *[(f"voiceguide build {CLIENTS}/{p.name}", "a client's own routine")
+                for p in started.clients[:1]]]
+    typer.echo(f"\nNext: put your clinic's name and contact line in {where}/clinic.yaml "
+               f"and change any technique\n(your files win over the bundled ones of the "
+               "same id). Then:")
+    for command, what in steps:
+        typer.echo(f"  {command:<36} {what}")
 
 
 cache_app = typer.Typer(help="The render cache: every sentence spoken before.",

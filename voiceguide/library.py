@@ -6,7 +6,9 @@ reported, so a therapist fixes the whole library in one pass.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -52,7 +54,8 @@ def bundled_scripts() -> Path:
 
 
 def find_scripts(explicit: Path | None = None, cwd: Path | None = None) -> Path:
-    """--scripts DIR, else ./scripts when it exists, else the bundled library."""
+    """The clinic's own scripts folder: --scripts DIR, else ./scripts when it exists, else
+    the bundled library."""
     if explicit is not None:
         if not explicit.is_dir():
             raise SettingsError(f"scripts folder '{explicit}' does not exist",
@@ -60,6 +63,13 @@ def find_scripts(explicit: Path | None = None, cwd: Path | None = None) -> Path:
         return explicit
     local = (cwd or Path.cwd()) / "scripts"
     return local if local.is_dir() else bundled_scripts()
+
+
+def base_of(root: Path) -> Path | None:
+    """The library under a clinic's own folder: the bundled one, unless the folder is the
+    bundled library itself (the source checkout's scripts/)."""
+    bundled = bundled_scripts()
+    return None if root.resolve() == bundled.resolve() else bundled
 
 
 def shown_path(path: Path) -> str:
@@ -71,53 +81,76 @@ def shown_path(path: Path) -> str:
         return str(absolute)
 
 
-def _script_files(folder: Path) -> list[Path]:
+def script_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in SCRIPT_SUFFIXES and p.is_file())
 
 
-def load_library(root: Path, clinic_file: Path | None = None) -> Library:
+@dataclass
+class _Read:
+    """What the scripts folders hold, a later folder's ids replacing an earlier's."""
+
+    techniques: dict[str, Technique] = dataclasses.field(default_factory=dict)
+    routines: dict[str, Routine] = dataclasses.field(default_factory=dict)
+    broken: set[str] = dataclasses.field(default_factory=set)  # ids of techniques with problems
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+
+    def add(self, folder: Path, language: str) -> None:
+        """One folder's scripts over those read before: an id both have is this one's."""
+        techniques: list[Technique] = []
+        routines: list[Routine] = []
+        broken: set[str] = set()
+        for path in script_files(folder / "techniques"):
+            try:
+                techniques.append(parse_technique(path, shown_path(path), language))
+            except ScriptError as exc:
+                self.problems.extend(exc.problems)
+                broken.update(_written_id(path))
+        for path in script_files(folder / "routines"):
+            try:
+                routines.append(parse_routine(path, shown_path(path)))
+            except ScriptError as exc:
+                self.problems.extend(exc.problems)
+        self.problems += _duplicates(techniques) + _duplicates(routines)
+        if any(r.default for r in routines):  # a default of its own replaces the one below
+            self.routines = {k: replace(r, default=False) for k, r in self.routines.items()}
+        self.techniques.update((t.id, t) for t in techniques)
+        self.routines.update((r.id, r) for r in routines)
+        self.broken = (self.broken - {t.id for t in techniques}) | broken
+
+
+def load_library(root: Path, clinic_file: Path | None = None,
+                 base: Path | None = None) -> Library:
     """Read every script under root (and the clinic profile, root/clinic.yaml unless
-    another file is given); raise one ScriptError listing every problem."""
+    another file is given); raise one ScriptError listing every problem. With `base` (the
+    bundled library), root adds to it and overrides it by id: a technique, routine, clinic
+    profile or lexicon of root's replaces base's of the same id or name."""
     problems: list[Problem] = []
-    techniques: list[Technique] = []
-    routines: list[Routine] = []
     # The clinic first: its language says which letters the voice can read.
     clinic = Clinic()
-    profile = clinic_file or root / CLINIC_FILE
-    if clinic_file is not None or profile.is_file():
+    profile = clinic_file or _first_file([root, *([base] if base else [])], CLINIC_FILE)
+    if profile is not None:
         try:
             clinic = parse_clinic(profile, shown_path(profile))
         except ScriptError as exc:
             problems.extend(exc.problems)
+    folders = [root] if base is None or not clinic.bundled else [base, root]
+    read = _Read(problems=problems)
+    for folder in folders:
+        read.add(folder, clinic.language or DEFAULT_LANGUAGE)
     # A technique with problems is still a known id: a routine naming it gets no second,
     # misleading "no technique has the id" (its own problems say what to fix).
-    broken: set[str] = set()
-    for path in _script_files(root / "techniques"):
-        try:
-            techniques.append(parse_technique(path, shown_path(path),
-                                              clinic.language or DEFAULT_LANGUAGE))
-        except ScriptError as exc:
-            problems.extend(exc.problems)
-            broken.update(_written_id(path))
-
-    for path in _script_files(root / "routines"):
-        try:
-            routines.append(parse_routine(path, shown_path(path)))
-        except ScriptError as exc:
-            problems.extend(exc.problems)
-    if not techniques and not problems:
+    by_id = {k: t for k, t in read.techniques.items() if k not in read.broken}
+    known = {*by_id, *read.broken}
+    if not known and not problems:
         problems.append(Problem(shown_path(root), 0, 0, "holds no techniques (put technique "
                                 "files in a techniques/ folder inside it)"))
-    problems += _duplicates(techniques) + _duplicates(routines)
-    by_id = {t.id: t for t in techniques}
-    known = {*by_id, *broken}
-    for routine in routines:
-        problems += _missing_references(routine, by_id, known)
+    for routine in read.routines.values():
+        problems += _missing_references(routine, known)
         problems += _other_languages(routine.language, routine.track_ids(),
                                      routine.track_sources, by_id, clinic, "routine")
-    defaults = [r for r in routines if r.default]
+    defaults = [r for r in read.routines.values() if r.default]
     if len(defaults) > 1:
         problems += [_at(r.source, f"routine '{r.id}' is marked default, and so is "
                          f"'{defaults[0].id}' (mark only one routine 'default: true')")
@@ -129,10 +162,18 @@ def load_library(root: Path, clinic_file: Path | None = None) -> Library:
     for name, ref in framing:
         if ref and ref not in known:
             problems.append(Problem(clinic.file, 0, 0, f"'{name}' names no technique: "
-                                    f"'{ref}'{_suggest(ref, by_id)}"))
+                                    f"'{ref}'{_suggest(ref, sorted(known))}"))
     if problems:
         raise ScriptError(problems)
-    return Library(str(root), by_id, {r.id: r for r in routines}, clinic)
+    bundled = bundled_scripts().resolve()
+    return Library(str(root), by_id, read.routines, clinic,
+                   folders=tuple(shown_path(f) for f in reversed(folders)),
+                   bundled_folder=next((shown_path(f) for f in folders
+                                        if f.resolve() == bundled), ""))
+
+
+def _first_file(folders: Iterable[Path], name: str) -> Path | None:
+    return next((f / name for f in folders if (f / name).is_file()), None)
 
 
 def load_client(path: Path, library: Library) -> Client:
@@ -213,13 +254,12 @@ def _duplicates(items: Iterable[Technique | Routine]) -> list[Problem]:
     return problems
 
 
-def _missing_references(routine: Routine, techniques: dict[str, Technique],
-                        known: set[str]) -> list[Problem]:
+def _missing_references(routine: Routine, known: set[str]) -> list[Problem]:
     problems = []
     for ref, source in zip(routine.track_ids(), routine.track_sources, strict=True):
         if ref not in known:
             problems.append(_at(source, f"no technique has the id '{ref}'"
-                                f"{_suggest(ref, techniques)}"))
+                                f"{_suggest(ref, sorted(known))}"))
     return problems
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import PurePath
 from typing import Literal, Protocol, assert_never
 
 # --------------------------------------------------------------------------- scripts
@@ -201,6 +202,7 @@ class Clinic:
     safety: str = ""  # said at the start of every routine, e.g. "stop if anything hurts"
     intro: str | None = None  # technique ids framing a client's personal routine
     outro: str | None = None
+    bundled: bool = True  # False: the clinic's scripts are the whole library
     file: str = ""
     share_url: str = ""  # the studio shares a client's routine at <share_url><id>/
     translations: tuple[tuple[str, ClinicWords], ...] = ()  # by language, lower case
@@ -252,12 +254,21 @@ class Client:
 
 @dataclass(frozen=True)
 class Library:
-    """Every technique and routine found in a scripts folder, cross-checked."""
+    """Every technique and routine found in the scripts folders, cross-checked."""
 
-    root: str
+    root: str  # the clinic's own folder (or the bundled library, when it has none)
     techniques: dict[str, Technique] = field(default_factory=dict)
     routines: dict[str, Routine] = field(default_factory=dict)
     clinic: Clinic = field(default_factory=Clinic)
+    # Every folder read (as shown), the one that wins first: root, then the bundled
+    # library under it.
+    folders: tuple[str, ...] = ()
+    bundled_folder: str = ""  # the bundled library, when it is one of them
+
+    def bundled(self, file: str) -> bool:
+        """Whether a script comes from the bundled library, not the clinic's own."""
+        return bool(self.bundled_folder) and PurePath(file).is_relative_to(
+            self.bundled_folder)
 
     def default_routine(self) -> Routine | None:
         chosen = [r for r in self.routines.values() if r.default]

@@ -361,6 +361,7 @@ class ClinicSchema(_Schema):
     voice: str | None = None
     rate: Rate | None = None
     share_url: str = ""  # where the studio's shares go: <share_url><client-id>/
+    bundled: bool = True  # False: the clinic's scripts folder is the whole library
     translations: dict[Language, TranslationSchema] = {}
 
 
@@ -845,7 +846,7 @@ def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
                   cover=cover, language=schema.language, safety=schema.safety,
                   intro=schema.intro, outro=schema.outro, engine=schema.engine,
                   voice=schema.voice, rate=schema.rate, file=doc.file,
-                  share_url=schema.share_url.strip(),
+                  share_url=schema.share_url.strip(), bundled=schema.bundled,
                   translations=tuple((normal_language(code), ClinicWords(**words.model_dump()))
                                      for code, words in schema.translations.items()))
 

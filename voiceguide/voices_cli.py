@@ -39,10 +39,20 @@ def voices_command(
         return
     with make_engine(VoiceSettings(engine=engine)) as eng:
         found = eng.voices()
-    for v in found:
-        if language and not any(lang.startswith(language) for lang in v.languages):
-            continue
-        typer.echo(f"  {v.id:<24} {v.name:<28} {', '.join(v.languages)}")
+    voices = [v for v in found if "variant" not in v.languages and (
+        not language or any(lang.startswith(language) for lang in v.languages))]
+    # Variants change any voice's sound (en-us+f3): listed whatever the language.
+    variants = sorted((v for v in found if "variant" in v.languages), key=lambda v: v.id)
+    base, _, variant = _DEFAULT.voice.partition("+")
+    typer.echo("Voices (give the id to --voice):")
+    for v in voices:
+        mark = f"default, as {_DEFAULT.voice}" if v.id.rpartition("/")[2] == base else ""
+        typer.echo(f"  {v.id:<24} {v.name:<32} {', '.join(v.languages):<20} {mark}".rstrip())
+    if variants:
+        typer.echo(f"\nVariants (add one to a voice id, e.g. {_DEFAULT.voice}):")
+        for v in variants:
+            mark = "default" if v.id == f"+{variant}" else ""
+            typer.echo(f"  {v.id:<24} {v.name:<32} {mark}".rstrip())
 
 
 def _installed(voice: piper_voices.VoiceFiles) -> None:

@@ -44,6 +44,7 @@ from voiceguide.library import (
     CLINIC_FILE,
     DEFAULT_LANGUAGE,
     SCRIPT_SUFFIXES,
+    base_of,
     load_client,
     load_library,
     shown_path,
@@ -81,7 +82,8 @@ class Studio:
     checked: dict[str, float] = field(default_factory=dict)  # folder: found up to date
 
     def library(self) -> Library:
-        return load_library(self.scripts)
+        """The scripts over the bundled library, as the commands read them."""
+        return load_library(self.scripts, base=base_of(self.scripts))
 
     def clinic(self) -> Clinic:
         profile = self.scripts / CLINIC_FILE
