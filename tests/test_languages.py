@@ -433,3 +433,14 @@ def test_a_changed_catalogue_makes_the_files_again(tmp_path: Path,
         messages_for.cache_clear()
     assert not first.unchanged and not again.unchanged
     assert "Quieto - 8 s" in (again.folder / "arms.vtt").read_text(encoding="utf-8")
+
+
+def test_validate_warns_of_clinic_lines_without_a_translation(tmp_path: Path) -> None:
+    scripts = tmp_path / "scripts"
+    shutil.copytree(SCRIPTS, scripts)
+    profile = scripts / "clinic.yaml"
+    profile.write_text(profile.read_text(encoding="utf-8").split("translations:")[0],
+                       encoding="utf-8")
+    (warning,) = language_warnings(load_library(scripts))
+    assert warning == f"{profile}: its contact and safety are said in its own words in " \
+        "routines in 'es' (add them under 'translations: es:', see the README)"

@@ -49,7 +49,13 @@ from voiceguide.library import (
 )
 from voiceguide.loudness import LoudnessTarget, import_loudness_libraries
 from voiceguide.manifest import Provenance
-from voiceguide.messages import ENGLISH, Messages, catalogue_problems, messages_for
+from voiceguide.messages import (
+    ENGLISH,
+    Messages,
+    catalogue_problems,
+    english,
+    messages_for,
+)
 from voiceguide.model import (
     Client,
     Clinic,
@@ -185,7 +191,15 @@ def language_warnings(library: Library) -> list[str]:
     for language in languages_of(library):
         lexicon_for(library, language)
         warnings += catalogue_problems(language)
-    clinic = library.clinic.language
+    profile = library.clinic
+    for language in languages_of(library):
+        said = [name for name in ("contact", "safety") if getattr(profile, name)]
+        if said and not english(language) and profile.in_language(language) is profile:
+            warnings.append(
+                f"{profile.file or 'the clinic profile'}: its {' and '.join(said)} "
+                f"{'are' if len(said) > 1 else 'is'} said in its own words in routines in "
+                f"'{language}' (add them under 'translations: {language}:', see the README)")
+    clinic = profile.language
     for routine in library.routines.values():
         own = routine.language
         if own and clinic and normal_language(own) != normal_language(clinic):
