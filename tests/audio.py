@@ -103,5 +103,9 @@ def pyloudnorm_lufs(path: Path) -> float:
     import pyloudnorm
 
     decoded = decode(path, 48000)
-    samples = decoded.samples.astype(np.float64) / 32768
+    # A constant 1e-12 keeps pyloudnorm's filters out of subnormal numbers in the
+    # routine's digital silence, where this CPU computes about 20 times slower (10 s
+    # against 2.5 s for the default routine). The filter removes a constant, and 1e-24
+    # of energy is far under the -70 LUFS gate: the figure is the same to the last digit.
+    samples = decoded.samples.astype(np.float64) / 32768 + 1e-12
     return float(pyloudnorm.Meter(48000).integrated_loudness(samples))
