@@ -14,7 +14,7 @@ DEV := $(VENV)/.dev
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 OUT ?= output
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench clean messages
 
 # voiceguide and what it needs to build, nothing more.
 $(READY): pyproject.toml
@@ -53,6 +53,14 @@ lint: $(DEV)
 
 bench: $(READY)
 	$(BIN)/python bench/run.py
+
+# voiceguide's words: extract them from the code and the share page into the template,
+# then add new ones (untranslated) to every language's catalogue.
+messages: $(DEV)
+	$(BIN)/pybabel extract -F voiceguide/locale/babel.cfg -k N_ --no-location \
+		--omit-header --sort-output -o voiceguide/locale/voiceguide.pot .
+	$(BIN)/pybabel update -i voiceguide/locale/voiceguide.pot -d voiceguide/locale \
+		-D voiceguide --no-fuzzy-matching --width 90
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -93,7 +93,7 @@ def test_unknown_key_suggests_the_closest(write: Writer) -> None:
         steps: [say: Hi]
         """)
     assert problems(path) == ["neck.yaml:2:1: unknown field 'titel' (did you mean 'title'? "
-                              "allowed: id, title, summary, equipment, steps)"]
+                              "allowed: id, title, summary, language, equipment, steps)"]
 
 
 def test_missing_required_field(write: Writer) -> None:

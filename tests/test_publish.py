@@ -290,7 +290,7 @@ def test_settings_out_of_their_limits_are_usage_errors(scripts: Path, tmp_path: 
     ("name: Healing Hands\nwebsit: https://example.org\n", [],
      "clinic.yaml:2:1: unknown field 'websit' (did you mean 'website'? allowed: name, "
      "website, contact, cover, language, safety, intro, outro, engine, voice, rate, share_url, "
-     "bundled)"),
+     "bundled, translations)"),
     ("name: Healing Hands\nrate: 70\n", [],
      "clinic.yaml:2:7: 'rate' must be words per minute, from 80 to 300 (140 is calm)"),
 ])

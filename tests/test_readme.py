@@ -103,7 +103,8 @@ OPTION_NAMES = {"out": "--out", "engine": "--engine", "voice": "--voice", "rate"
                 "scripts": "--scripts", "client": "--client", "pace": "--pace",
                 "slow": "--slow", "minutes": "--minutes", "countdown": "--countdown",
                 "cues": "--cues", "background": "--background", "cache": "--cache",
-                "no_cache": "--no-cache", "no_wait": "--no-wait", "quiet": "--quiet"}
+                "no_cache": "--no-cache", "no_wait": "--no-wait", "quiet": "--quiet",
+                "language": "--language"}
 
 
 def test_every_command_and_build_option_is_documented() -> None:

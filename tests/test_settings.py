@@ -278,9 +278,9 @@ def test_debug_from_the_environment_shows_the_traceback(tmp_path: Path) -> None:
 
 def test_a_short_track_is_about_one_minute() -> None:
     from voiceguide.cover import routine_cover
-    from voiceguide.model import about_minutes
+    from voiceguide.messages import ENGLISH
 
-    assert about_minutes(20_000) == "about 1 minute"
+    assert ENGLISH.about_minutes(20_000) == "about 1 minute"
     cover, mime = routine_cover(None, "Short", "Clinic", 1, 20_000)
     assert mime == "image/png" and cover  # drawn with "about 1 minute", never 0
 

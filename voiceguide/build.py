@@ -37,6 +37,7 @@ from voiceguide.export import (
 from voiceguide.lexicon import Lexicon, load_lexicon
 from voiceguide.library import (
     CLINIC_FILE,
+    DEFAULT_LANGUAGE,
     LEXICON_FILE,
     base_of,
     find_scripts,
@@ -44,11 +45,20 @@ from voiceguide.library import (
     load_library,
     routines_named,
     shown_path,
+    spoken_in,
 )
 from voiceguide.loudness import LoudnessTarget, import_loudness_libraries
 from voiceguide.manifest import Provenance
+from voiceguide.messages import (
+    ENGLISH,
+    Messages,
+    catalogue_problems,
+    english,
+    messages_for,
+)
 from voiceguide.model import (
     Client,
+    Clinic,
     Clip,
     Cue,
     Library,
@@ -58,7 +68,6 @@ from voiceguide.model import (
     Speech,
     Technique,
     TrackPlan,
-    about_minutes,
 )
 from voiceguide.mp3join import frame_samples
 from voiceguide.parse import parse_clinic
@@ -74,7 +83,7 @@ from voiceguide.plan import (
 from voiceguide.render import render, utterances
 from voiceguide.settings import LIMITS, Choices, Settings, resolve
 from voiceguide.sounds import Cues, check_style, load_cues
-from voiceguide.text import plural
+from voiceguide.text import normal_language
 from voiceguide.voices import resolve_settings, voice_credit
 
 
@@ -91,8 +100,10 @@ class BuildOptions:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)  # at once: workers, files
     wait: bool = True  # for another build of the same folder; False: OutputError at once
 
-    def settings(self, library: Library, client: Client | None = None) -> Settings:
-        return resolve(self.chosen, client=client, clinic=library.clinic, slow=self.slow)
+    def settings(self, library: Library, client: Client | None = None,
+                 routine: Routine | None = None) -> Settings:
+        return resolve(self.chosen, client=client, clinic=library.clinic, routine=routine,
+                       slow=self.slow)
 
 
 def pacing_of(settings: Settings) -> Pacing:
@@ -126,6 +137,8 @@ class Target:
     techniques: Mapping[str, Technique]
     greeting: tuple[str, ...] = ()  # a client's "Hi Maria." and personal note
     name: str = ""  # the client's name as it is said
+    messages: Messages = ENGLISH  # voiceguide's own words, in the routine's language
+    clinic: Clinic | None = None  # the profile in that language (None: the library's)
 
     def words(self) -> dict[str, str]:
         """What the routine's placeholders say (plan.routine_words): from the techniques
@@ -133,7 +146,7 @@ class Target:
         page both read it."""
         routine = self.routine
         return routine_words([self.techniques[t] for t in routine.track_ids()
-                              if t not in routine.framing_ids()], self.name)
+                              if t not in routine.framing_ids()], self.name, self.messages)
 
 
 def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Library:
@@ -142,10 +155,11 @@ def open_library(scripts: Path | None = None, clinic: Path | None = None) -> Lib
     return load_library(root, clinic, base_of(root))
 
 
-def lexicon_for(library: Library) -> Lexicon:
-    """The shipped lexicon of the clinic's language, with the clinic's own
+def lexicon_for(library: Library, language: str | None = None) -> Lexicon:
+    """The shipped lexicon of `language` (default: the clinic's), with the clinic's own
     scripts/lexicon.yaml over it (else the bundled library's, if it has one)."""
-    return lexicon_in([Path(f) for f in library.folders], library.clinic.language)
+    return lexicon_in([Path(f) for f in library.folders],
+                      language or library.clinic.language or DEFAULT_LANGUAGE)
 
 
 def lexicon_in(folders: Sequence[Path], language: str) -> Lexicon:
@@ -159,8 +173,41 @@ def lexicon_of_folder(scripts: Path | None = None) -> Lexicon:
     root = find_scripts(scripts)
     folders = [root, *filter(None, [base_of(root)])]
     profile = next((f / CLINIC_FILE for f in folders if (f / CLINIC_FILE).is_file()), None)
-    language = parse_clinic(profile, shown_path(profile)).language if profile else "en"
-    return lexicon_in(folders, language)
+    language = parse_clinic(profile, shown_path(profile)).language if profile else None
+    return lexicon_in(folders, language or DEFAULT_LANGUAGE)
+
+
+def languages_of(library: Library) -> list[str]:
+    """Every language the library's routines and techniques are in ('en', 'es')."""
+    named = [r.language for r in library.routines.values()] + \
+        [t.language for t in library.techniques.values()]
+    return sorted({spoken_in(language, library.clinic) for language in named})
+
+
+def language_warnings(library: Library) -> list[str]:
+    """What a build in each of the library's languages would say in English (a missing
+    catalogue or message); ScriptError when a language's lexicon is wrong."""
+    warnings = []
+    for language in languages_of(library):
+        lexicon_for(library, language)
+        warnings += catalogue_problems(language)
+    profile = library.clinic
+    for language in languages_of(library):
+        said = [name for name in ("contact", "safety") if getattr(profile, name)]
+        if said and not english(language) and profile.in_language(language) is profile:
+            warnings.append(
+                f"{profile.file or 'the clinic profile'}: its {' and '.join(said)} "
+                f"{'are' if len(said) > 1 else 'is'} said in its own words in routines in "
+                f"'{language}' (add them under 'translations: {language}:', see the README)")
+    clinic = profile.language
+    for routine in library.routines.values():
+        own = routine.language
+        if own and clinic and normal_language(own) != normal_language(clinic):
+            warnings.append(
+                f"{routine.file}: '{routine.id}' is in '{own}', but the clinic profile's "
+                f"'language: {clinic}' comes first, so it is built in '{clinic}' (remove "
+                f"'language' from {library.clinic.file} to build each routine in its own)")
+    return warnings
 
 
 def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:
@@ -174,39 +221,50 @@ def routines_to_build(library: Library, names: Sequence[str]) -> list[Routine]:
     return [default]
 
 
-def client_target(library: Library, client: Client) -> Target:
+def client_target(library: Library, client: Client, chosen: Choices | None = None
+                  ) -> Target:
     """A client's personal routine: the clinic's intro, the chosen techniques with the
-    client's overrides, the clinic's outro."""
+    client's overrides, the clinic's outro; in the client's language (`chosen`: the
+    flags, which may name another)."""
+    language = resolve(chosen, client=client, clinic=library.clinic).language
+    say, clinic = messages_for(language), library.clinic.in_language(language)
     techniques = dict(library.techniques)
     for tid, override in client.overrides:
         techniques[tid] = personalize(techniques[tid], override)
     titles = [library.techniques[t].title for t in client.techniques]
-    routine = Routine(id=client.id, title=client.title or f"{client.name}'s routine",
-                      summary=f"For {client.name}: {', '.join(titles)}.",
-                      techniques=client.techniques, intro=library.clinic.intro,
-                      outro=library.clinic.outro, file=client.file)
+    routine = Routine(id=client.id, title=client.title or say.client_title(client.name),
+                      summary=say.client_summary(client.name, titles),
+                      techniques=client.techniques, intro=clinic.intro,
+                      outro=clinic.outro, file=client.file, language=client.language)
     spoken = client.say_name or client.name
-    greeting = (f"Hi {spoken}.", *((client.note,) if client.note else ()))
-    return Target(routine, techniques, greeting, spoken)
+    greeting = (say.greeting(spoken), *((client.note,) if client.note else ()))
+    return Target(routine, techniques, greeting, spoken, say, clinic)
 
 
-def targets_for(library: Library, names: Sequence[str], client: Client | None = None
-                ) -> list[Target]:
+def targets_for(library: Library, names: Sequence[str], client: Client | None = None,
+                chosen: Choices | None = None) -> list[Target]:
     """What to build: a client's routine, or the named routines and techniques (none:
-    the default routine)."""
+    the default routine), each with voiceguide's words in its language (`chosen`: the
+    flags, which may name one)."""
     if client is not None:
         if names:
             raise SettingsError("give either routine names or a client file, not both")
-        return [client_target(library, client)]
-    return [Target(r, library.techniques) for r in routines_to_build(library, names)]
+        return [client_target(library, client, chosen)]
+    targets = []
+    for routine in routines_to_build(library, names):
+        language = resolve(chosen, clinic=library.clinic, routine=routine).language
+        targets.append(Target(routine, library.techniques, messages=messages_for(language),
+                              clinic=library.clinic.in_language(language)))
+    return targets
 
 
 def framing(target: Target, library: Library, overview: str = "") -> Framing:
-    clinic = library.clinic
+    clinic = target.clinic or library.clinic
     opening = (*target.greeting, *((overview,) if overview else ()),
                *((clinic.safety,) if clinic.safety else ()))
     return Framing(opening=opening, closing=(clinic.contact,) if clinic.contact else (),
-                   framing_ids=target.routine.framing_ids(), words=target.words())
+                   framing_ids=target.routine.framing_ids(), words=target.words(),
+                   messages=target.messages)
 
 
 def plan_target(target: Target, library: Library, pacing: Pacing, overview: str = ""
@@ -260,7 +318,7 @@ def timeline(track: TrackPlan, rate: int, start_ms: int = 0) -> tuple[list[Timel
 
 def overview_text(target: Target, total_ms: int) -> str:
     count = sum(1 for t in target.routine.track_ids() if t not in target.routine.framing_ids())
-    return f"Today: {plural(count, 'technique')}, {about_minutes(total_ms)}."
+    return target.messages.overview(count, total_ms)
 
 
 def fit_pacing(target: Target, library: Library, pacing: Pacing, minutes: float,
@@ -335,18 +393,29 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     client file's, over the clinic's). Nothing is written until every clip has been
     synthesized and checked."""
     options = options or BuildOptions()
-    settings = options.settings(library, client)
+    # Routines in different languages are built apart: each has its own voice.
+    groups: dict[Settings, list[Target]] = {}
+    for target in targets_for(library, names, client, options.chosen):
+        settings = options.settings(library, client, target.routine)
+        groups.setdefault(settings, []).append(target)
+    return [written for settings, targets in groups.items()
+            for written in _build(library, targets, settings, options, progress)]
+
+
+def _build(library: Library, targets: list[Target], settings: Settings,
+           options: BuildOptions, progress: Progress | None) -> list[Written]:
+    """Build targets that share their settings (and so their voice)."""
     encoding, loudness = encoding_of(settings), loudness_of(settings)
     check_style(settings.cues)
-    targets = targets_for(library, names, client)
     # A Piper voice may live beside the scripts; the manifest names the voice used.
     settings = replace(settings, voice=resolve_settings(settings.voice_settings(),
-                                                        Path(library.root)).voice)
+                                                        Path(library.root),
+                                                        settings.language).voice)
     credit = voice_credit(settings.voice_settings(), Path(library.root))
     # A typo or a missing file stops the build before any work; kept, a music file need
     # not be decoded again below.
     bed = load_bed(settings.background, DEFAULT_FRAME_RATE) if settings.background else None
-    lexicon = lexicon_for(library)
+    lexicon = lexicon_for(library, settings.language)
     progress = progress or Progress()
     # Every sentence any pacing could say: repeats and pauses change, the words do not.
     texts = utterances(plan_target(t, library, pacing_of(settings)) for t in targets)
@@ -367,8 +436,10 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
     frame_rate = cues.frame_rate
     if settings.background and bed is not None and bed.frame_rate != frame_rate:
         bed = load_bed(settings.background, frame_rate)
-    publishing = Publishing(encoding, library.clinic, settings.step_chapters, loudness,
-                            settings.language, voice=credit.line())
+    say = messages_for(settings.language)
+    publishing = Publishing(encoding, targets[0].clinic or library.clinic,
+                            settings.step_chapters, loudness, settings.language,
+                            voice=say.voice_line(credit.name, credit.licence))
     # Every routine is assembled before the first is written: a problem in any of them
     # leaves the output folder as it was.
     ready = []

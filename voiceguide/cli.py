@@ -26,7 +26,7 @@ from voiceguide.build import (
     batch,
     build,
     estimated_plans,
-    lexicon_for,
+    language_warnings,
     lexicon_of_folder,
     open_library,
     targets_for,
@@ -54,7 +54,8 @@ from voiceguide.settings import LIMITS, SLOW, Choices, Settings
 from voiceguide.share import FEED, PAGE, QR_PNG, QR_SVG, check_base_url, share
 from voiceguide.sounds import STYLES
 from voiceguide.starter import CLIENTS, start_library
-from voiceguide.text import plural
+from voiceguide.text import language_problem, plural
+from voiceguide.voices import ESPEAK_ENGINES
 from voiceguide.voices_cli import voices_app
 
 app = typer.Typer(
@@ -167,6 +168,13 @@ def _int_range(name: str) -> dict[str, int]:
     return {"min": int(limit.low), "max": int(limit.high)}
 
 
+def _language_code(value: str | None) -> str | None:
+    """--language: a BCP 47 code (a usage error otherwise, exit 2)."""
+    if value is not None and language_problem(value):
+        raise typer.BadParameter(f"'{value}' {language_problem(value)}")
+    return value.strip() if value else None
+
+
 def given(**options: object) -> Choices:
     """The settings given on the command line: every option left out is None."""
     return cast(Choices, {k: v for k, v in options.items() if v is not None})
@@ -217,6 +225,10 @@ def build_command(
                          ] = None,
     step_chapters: Annotated[bool, typer.Option(
         "--step-chapters", help="A chapter per script step in the full routine.")] = False,
+    language: Annotated[str | None, typer.Option(
+        callback=_language_code, help="Language of voiceguide's own words and of the "
+        "voice, e.g. es or en-GB (default: the client file's, the clinic's, the "
+        "routine's, else en).")] = None,
     clinic: ClinicOption = None,
     cache: CacheOption = None,
     no_cache: NoCacheOption = False,
@@ -235,7 +247,8 @@ def build_command(
     chosen = given(engine=engine, voice=voice, rate=rate, volume=volume, pace=pace,
                    minutes=minutes, countdown=countdown, cues=cues, background=background,
                    format=audio_format, bitrate=bitrate, loudness=loudness,
-                   true_peak=true_peak, step_chapters=step_chapters or None)
+                   true_peak=true_peak, step_chapters=step_chapters or None,
+                   language=language)
     options = BuildOptions(chosen=chosen, slow=slow, out=out, jobs=jobs,
                            cache=None if no_cache else _cache(cache), wait=not no_wait)
     with progress_bars(quiet) as (progress, _):
@@ -481,7 +494,8 @@ def validate_command(
         typer.echo(f"OK: {plural(len(checked), 'file')} checked, no problems.")
         return
     library = open_library(scripts)
-    lexicon_for(library)
+    for warning in language_warnings(library):  # each language's lexicon is read too
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"OK: {plural(len(library.techniques), 'technique')} and "
                f"{plural(len(library.routines), 'routine')} in {_folders(library)}, "
                "no problems.")
@@ -507,7 +521,8 @@ def say_command(
     if said.spoken != " ".join(text.split()):
         typer.echo(f"Said as: {said.spoken}")
     if show_phonemes:
-        typer.echo(f"Phonemes: {phonemes(said.spoken)}")
+        reader = voice if engine in ESPEAK_ENGINES else "en-us"  # espeak-ng's own voices
+        typer.echo(f"Phonemes: {phonemes(said.spoken, reader)}")
     typer.echo(f"Wrote {shown_path(said.path)} ({said.ms / 1000:.1f} s)")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from voiceguide.model import about_minutes
+from voiceguide.messages import ENGLISH, Messages
 
 SIZE = 1400  # podcast apps ask for 1400 to 3000 px squares
 _TOP = (74, 122, 120)  # calm teal
@@ -53,13 +53,11 @@ def draw_cover(title: str, clinic: str, subtitle: str = "") -> bytes:
     return out.getvalue()
 
 
-def routine_cover(path: str | None, title: str, clinic: str, tracks: int, ms: int
-                  ) -> tuple[bytes, str]:
+def routine_cover(path: str | None, title: str, clinic: str, tracks: int, ms: int,
+                  say: Messages = ENGLISH) -> tuple[bytes, str]:
     """The cover of a routine of `tracks` tracks lasting `ms`: the same image in every
     audio file and on the share page."""
-    about = about_minutes(ms)
-    return cover_bytes(path, title, clinic, f"{tracks} tracks, {about}" if tracks > 1
-                       else about)
+    return cover_bytes(path, title, clinic, say.cover_subtitle(tracks, ms))
 
 
 def cover_bytes(path: str | None, title: str, clinic: str, subtitle: str = "") -> tuple[

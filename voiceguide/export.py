@@ -55,6 +55,7 @@ from voiceguide.manifest import (
     make_manifest,
     read_manifest,
 )
+from voiceguide.messages import ENGLISH, Messages, catalogue_digest, messages_for
 from voiceguide.model import Chapter, Clinic, Clip, Routine
 from voiceguide.mp3join import CannotJoin, can_join, join, read_stream
 from voiceguide.settings import Settings
@@ -83,6 +84,10 @@ class Publishing:
     year: str = field(default_factory=lambda: str(date.today().year))
     voice: str = ""  # "Voice: NAME (ENGINE) - LICENCE", in every file's comment
 
+    def messages(self) -> Messages:
+        """voiceguide's words for captions, chapters, the cover and album titles."""
+        return messages_for(self.language)
+
 
 @dataclass(frozen=True)
 class Written:
@@ -103,7 +108,8 @@ def fingerprint(assembled: AssembledRoutine, settings: Settings, made: Provenanc
     described = {"manifest": FORMAT, "settings": settings.to_json(),
                  "made": made.model_dump(mode="json"), "cover": hashlib.sha256(
         cover).hexdigest(), "publishing": asdict(publishing),
-        "routine": asdict(assembled.plan.routine)}
+        "routine": asdict(assembled.plan.routine),
+        "words": catalogue_digest(publishing.language)}
     digest.update(json.dumps(described, sort_keys=True, default=str).encode("utf-8"))
     for track in assembled.tracks:
         digest.update(json.dumps([asdict(track.plan.technique), [
@@ -272,9 +278,9 @@ def is_alone(routine: Routine) -> bool:
     return len(ids) == 1 and ids[0] == routine.id
 
 
-def full_session_title(title: str, alone: bool) -> str:
+def full_session_title(title: str, alone: bool, say: Messages = ENGLISH) -> str:
     """The full routine's own title (its album in the tags): apart from its tracks'."""
-    return title if alone else f"{title} (full session)"
+    return title if alone else say.full_session(title)
 
 
 def audio_file_count(routine: Routine) -> int:
@@ -289,10 +295,11 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
     tracks = assembled.tracks
     suffix = publishing.encoding.audio.suffix
     clinic = publishing.clinic
+    say = publishing.messages()
     cover, mime = routine_cover(clinic.cover, routine.title, clinic.name, len(tracks),
-                                assembled.duration_ms)
+                                assembled.duration_ms, say)
     alone = is_alone(routine)
-    chapters = step_chapters(assembled) if publishing.step_chapters else \
+    chapters = step_chapters(assembled, say) if publishing.step_chapters else \
         track_chapters(assembled)
 
     def tags(title: str, album: str, number: int, total: int, comment: str,
@@ -308,7 +315,7 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
                     t.plan.technique.summary)) for t in tracks]
     # The full routine is its own one-track album: played as an album, the tracks and
     # the full session would otherwise play the same audio twice.
-    album = full_session_title(routine.title, alone)
+    album = full_session_title(routine.title, alone, say)
     jobs.append(_Audio(assembled.clips, f"{routine.id}{suffix}",
                        tags(routine.title, album, 1, 1, routine.summary,
                             tuple(chapters) if not alone else ())))
@@ -336,8 +343,9 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
     routine = assembled.plan.routine
     folder = out_root / routine.id
     audio, chapters, alone = _plan_audio(assembled, publishing)
-    captions = [webvtt_text(caption_lines(t)) for t in assembled.tracks]
-    captions.append(webvtt_text(routine_caption_lines(assembled)))
+    say, language = publishing.messages(), publishing.language
+    captions = [webvtt_text(caption_lines(t, 0, say), language) for t in assembled.tracks]
+    captions.append(webvtt_text(routine_caption_lines(assembled, say), language))
     if alone:
         captions = captions[-1:]
     caption_names = [Path(a.name).with_suffix(".vtt").name for a in audio]

@@ -36,10 +36,11 @@ from voiceguide.parse import (
     parse_routine,
     parse_technique,
 )
-from voiceguide.text import did_you_mean
+from voiceguide.text import did_you_mean, normal_language
 
 SCRIPT_SUFFIXES = (".yaml", ".yml")
 CLINIC_FILE = "clinic.yaml"
+DEFAULT_LANGUAGE = "en"
 LEXICON_FILE = "lexicon.yaml"
 
 
@@ -137,7 +138,7 @@ def load_library(root: Path, clinic_file: Path | None = None,
     folders = [root] if base is None or not clinic.bundled else [base, root]
     read = _Read(problems=problems)
     for folder in folders:
-        read.add(folder, clinic.language)
+        read.add(folder, clinic.language or DEFAULT_LANGUAGE)
     # A technique with problems is still a known id: a routine naming it gets no second,
     # misleading "no technique has the id" (its own problems say what to fix).
     by_id = {k: t for k, t in read.techniques.items() if k not in read.broken}
@@ -147,12 +148,18 @@ def load_library(root: Path, clinic_file: Path | None = None,
                                 "files in a techniques/ folder inside it)"))
     for routine in read.routines.values():
         problems += _missing_references(routine, known)
+        problems += _other_languages(routine.language, routine.track_ids(),
+                                     routine.track_sources, by_id, clinic, "routine")
     defaults = [r for r in read.routines.values() if r.default]
     if len(defaults) > 1:
         problems += [_at(r.source, f"routine '{r.id}' is marked default, and so is "
                          f"'{defaults[0].id}' (mark only one routine 'default: true')")
                      for r in defaults[1:]]
-    for name, ref in (("intro", clinic.intro), ("outro", clinic.outro)):
+    # the profile's intro and outro, and those of each language under 'translations'
+    framing = [(name, getattr(given, name)) for given in
+               (clinic, *(words for _, words in clinic.translations))
+               for name in ("intro", "outro")]
+    for name, ref in framing:
         if ref and ref not in known:
             problems.append(Problem(clinic.file, 0, 0, f"'{name}' names no technique: "
                                     f"'{ref}'{_suggest(ref, sorted(known))}"))
@@ -172,10 +179,12 @@ def _first_file(folders: Iterable[Path], name: str) -> Path | None:
 def load_client(path: Path, library: Library) -> Client:
     """A client file, checked against the library: every technique it names exists, and
     every override is for a chosen technique."""
-    client = parse_client(path, shown_path(path), library.clinic.language)
+    client = parse_client(path, shown_path(path), library.clinic.language or DEFAULT_LANGUAGE)
     problems = [_at(source, f"no technique has the id '{tid}'{_suggest(tid, library.techniques)}")
                 for tid, source in zip(client.techniques, client.technique_sources, strict=True)
                 if tid not in library.techniques]
+    problems += _other_languages(client.language, client.techniques, client.technique_sources,
+                                 library.techniques, library.clinic, "client's routine")
     for (tid, override), source in zip(client.overrides, client.override_sources,
                                        strict=True):
         if tid not in client.techniques:
@@ -194,6 +203,31 @@ def load_client(path: Path, library: Library) -> Client:
     if problems:
         raise ScriptError(problems)
     return client
+
+
+def spoken_in(language: str | None, clinic: Clinic) -> str:
+    """The language a technique, routine or client file is in: its own, else the
+    clinic's, else English ('es', 'en-gb')."""
+    return normal_language(language or clinic.language or DEFAULT_LANGUAGE)
+
+
+def _other_languages(language: str | None, ids: Iterable[str], sources: Iterable[Source],
+                     techniques: dict[str, Technique], clinic: Clinic, what: str
+                     ) -> list[Problem]:
+    """A routine's techniques speak its language: each one in another is named."""
+    wanted = spoken_in(language, clinic)
+    problems = []
+    for tid, source in zip(ids, sources, strict=True):
+        technique = techniques.get(tid)
+        if technique is None:
+            continue
+        theirs = spoken_in(technique.language, clinic)
+        if theirs != wanted:
+            problems.append(_at(source, f"'{tid}' is in '{theirs}' ({technique.file}) but "
+                                f"this {what} is in '{wanted}' (choose a technique in "
+                                f"'{wanted}', or set 'language: {wanted}' where the "
+                                "two should agree)"))
+    return problems
 
 
 def _at(source: Source, message: str) -> Problem:
@@ -288,10 +322,10 @@ def _language_near(path: Path) -> str:
         profile = folder / CLINIC_FILE
         if profile.is_file():
             try:
-                return parse_clinic(profile, shown_path(profile)).language
+                return parse_clinic(profile, shown_path(profile)).language or DEFAULT_LANGUAGE
             except ScriptError:
                 break  # checked on its own, if it is named
-    return "en"
+    return DEFAULT_LANGUAGE
 
 
 def routines_named(library: Library, names: Iterable[str]) -> list[Routine]:
@@ -304,7 +338,7 @@ def routines_named(library: Library, names: Iterable[str]) -> list[Routine]:
         elif name in library.techniques:
             t = library.techniques[name]
             chosen.append(Routine(id=t.id, title=t.title, summary=t.summary,
-                                  techniques=(t.id,), file=t.file))
+                                  techniques=(t.id,), file=t.file, language=t.language))
         else:
             known = [*library.routines, *library.techniques]
             raise SettingsError(f"no routine or technique is called '{name}'"

@@ -9,7 +9,7 @@ a *track* with exact sample positions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Literal, Protocol, assert_never
 
@@ -147,6 +147,7 @@ class Technique:
     equipment: tuple[str, ...] = ()
     file: str = ""
     source: Source = NO_SOURCE  # where its id is written
+    language: str | None = None  # BCP 47; None: the clinic's, else English
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ class Routine:
     file: str = ""
     source: Source = NO_SOURCE  # where its id is written
     track_sources: tuple[Source, ...] = ()  # where each of track_ids() is named
+    language: str | None = None  # BCP 47; None: the clinic's, else English
 
     def track_ids(self) -> tuple[str, ...]:
         head = (self.intro,) if self.intro else ()
@@ -175,6 +177,17 @@ class Routine:
 
 
 @dataclass(frozen=True)
+class ClinicWords:
+    """The clinic's lines and framing techniques in another language (None: as in the
+    profile)."""
+
+    contact: str | None = None
+    safety: str | None = None
+    intro: str | None = None
+    outro: str | None = None
+
+
+@dataclass(frozen=True)
 class Clinic:
     """Who publishes the audio: shown as the artist, on the cover, in the tags."""
 
@@ -182,7 +195,7 @@ class Clinic:
     website: str = ""
     contact: str = ""  # e.g. "Questions? Call us at 555 0100."
     cover: str | None = None  # the clinic's own cover image; None: one is drawn
-    language: str = "en"  # of the narration (BCP 47: en, en-US, es)
+    language: str | None = None  # of every routine that names none (BCP 47: en, es)
     engine: str | None = None  # the voice every routine uses, unless a client's differs
     voice: str | None = None
     rate: int | None = None
@@ -192,6 +205,18 @@ class Clinic:
     bundled: bool = True  # False: the clinic's scripts are the whole library
     file: str = ""
     share_url: str = ""  # the studio shares a client's routine at <share_url><id>/
+    translations: tuple[tuple[str, ClinicWords], ...] = ()  # by language, lower case
+
+    def in_language(self, language: str) -> Clinic:
+        """The profile as a routine in `language` uses it: its translated lines and
+        framing techniques ('es-mx', else 'es'), where the profile gives them."""
+        key = language.strip().lower().replace("_", "-")
+        found = dict(self.translations)
+        words = found.get(key) or found.get(key.split("-")[0])
+        if words is None:
+            return self
+        given = {k: v for k, v in vars(words).items() if v is not None}
+        return replace(self, **given)
 
 
 @dataclass(frozen=True)
@@ -219,6 +244,7 @@ class Client:
     rate: int | None = None
     pace: float | None = None
     minutes: float | None = None
+    language: str | None = None
     cues: str | None = None
     background: str | None = None  # a bed's name
     file: str = ""
@@ -407,12 +433,6 @@ def fmt_ms(ms: int) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def about_minutes(ms: int) -> str:
-    """'about 16 minutes' for 974048 ms; never less than one minute."""
-    minutes = max(round(ms / 60_000), 1)
-    return f"about {minutes} minute{'s' * (minutes != 1)}"
 
 
 def ms_to_samples(ms: int, frame_rate: int) -> int:

@@ -34,11 +34,13 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from voiceguide.errors import Problem, ScriptError
+from voiceguide.messages import DEFAULT_RELEASE, DEFAULT_SWITCH
 from voiceguide.model import (
     ROUTINE_WORDS,
     Chime,
     Client,
     Clinic,
+    ClinicWords,
     Hold,
     Override,
     Pause,
@@ -51,14 +53,18 @@ from voiceguide.model import (
     Technique,
 )
 from voiceguide.settings import LIMITS, MIN_COUNTDOWN_S
-from voiceguide.text import did_you_mean, language_problem, spoken_problem, unknown
+from voiceguide.text import (
+    did_you_mean,
+    language_problem,
+    normal_language,
+    spoken_problem,
+    unknown,
+)
 
 MAX_SILENCE_MS = 10 * 60 * 1000  # a pause or hold over 10 minutes is a typo, not a plan
 MAX_REPEATS = 20
 MIN_COUNTDOWN_MS = MIN_COUNTDOWN_S * 1000
 SIDE_NAMES = ("right", "left")
-DEFAULT_RELEASE = "And release."
-DEFAULT_SWITCH = "Now switch to your {side} side."
 
 Loc = tuple[str | int, ...]
 
@@ -301,24 +307,6 @@ RepeatSpec.model_rebuild()
 SidesSpec.model_rebuild()
 
 
-class TechniqueSchema(_Schema):
-    id: Id
-    title: Text
-    summary: Shown
-    equipment: list[Text] = []
-    steps: list[StepSchema] = Field(min_length=1)
-
-
-class RoutineSchema(_Schema):
-    id: Id
-    title: Shown
-    summary: Shown
-    default: bool = False
-    intro: Id | None = None
-    techniques: list[Id] = Field(min_length=1)
-    outro: Id | None = None
-
-
 def check_language(value: object) -> str:
     if not isinstance(value, str):
         raise _fail("must be a language code such as en or en-US")
@@ -328,12 +316,44 @@ def check_language(value: object) -> str:
     return value.strip()
 
 
+Language = Annotated[str, BeforeValidator(check_language)]
+
+
+class TechniqueSchema(_Schema):
+    id: Id
+    title: Text
+    summary: Shown
+    language: Language | None = None
+    equipment: list[Text] = []
+    steps: list[StepSchema] = Field(min_length=1)
+
+
+class RoutineSchema(_Schema):
+    id: Id
+    title: Shown
+    summary: Shown
+    language: Language | None = None
+    default: bool = False
+    intro: Id | None = None
+    techniques: list[Id] = Field(min_length=1)
+    outro: Id | None = None
+
+
+class TranslationSchema(_Schema):
+    """The clinic's lines and framing techniques for routines in one language."""
+
+    contact: OptionalText | None = None
+    safety: OptionalText | None = None
+    intro: Id | None = None
+    outro: Id | None = None
+
+
 class ClinicSchema(_Schema):
     name: Shown
     website: str = ""
     contact: OptionalText = ""
     cover: str | None = None
-    language: Annotated[str, BeforeValidator(check_language)] = "en"
+    language: Language | None = None
     safety: OptionalText = ""
     intro: Id | None = None
     outro: Id | None = None
@@ -342,6 +362,7 @@ class ClinicSchema(_Schema):
     rate: Rate | None = None
     share_url: str = ""  # where the studio's shares go: <share_url><client-id>/
     bundled: bool = True  # False: the clinic's scripts folder is the whole library
+    translations: dict[Language, TranslationSchema] = {}
 
 
 def check_side(value: object) -> str:
@@ -406,6 +427,7 @@ class ClientSchema(_Schema):
     rate: Rate | None = None
     pace: Pace | None = None
     minutes: Minutes | None = None
+    language: Language | None = None
     cues: Annotated[str, BeforeValidator(_check_cues)] | None = None
     background: Annotated[str, BeforeValidator(_check_bed)] | None = None
 
@@ -773,14 +795,14 @@ def parse_routine(path: Path, shown: str | None = None) -> Routine:
 
 
 def _technique(doc: _Document, language: str | None = None) -> Technique:
-    schema = _validate(doc, TechniqueSchema, language)
+    schema = _validate(doc, TechniqueSchema, _language_of(doc, language))
     convert = _Converter(doc)
     steps = convert.steps(schema.steps, doc.data["steps"], (), in_sides=False)
     if convert.problems:
         raise ScriptError(convert.problems)
     return Technique(id=schema.id, title=schema.title, summary=schema.summary, steps=steps,
                      equipment=tuple(schema.equipment), file=doc.file,
-                     source=_at(doc, ("id",)))
+                     source=_at(doc, ("id",)), language=schema.language)
 
 
 def _routine(doc: _Document) -> Routine:
@@ -791,7 +813,8 @@ def _routine(doc: _Document) -> Routine:
     return Routine(id=schema.id, title=schema.title, summary=schema.summary,
                    techniques=tuple(schema.techniques), intro=schema.intro,
                    outro=schema.outro, default=schema.default, file=doc.file,
-                   source=_at(doc, ("id",)), track_sources=tuple(_at(doc, r) for r in refs))
+                   source=_at(doc, ("id",)), track_sources=tuple(_at(doc, r) for r in refs),
+                   language=schema.language)
 
 
 def _at(doc: _Document, loc: Loc) -> Source:
@@ -799,10 +822,10 @@ def _at(doc: _Document, loc: Loc) -> Source:
     return Source(doc.file, line, col)
 
 
-def _language_of(doc: _Document) -> str | None:
-    """The clinic profile's own language, for checking its spoken lines (None when it is
-    missing or not a language code: its own check reports that)."""
-    value = doc.data.get("language", "en")
+def _language_of(doc: _Document, default: str | None = "en") -> str | None:
+    """A file's own language, for checking its spoken lines: `default` when it names
+    none, None when it is not a language code (its own check reports that)."""
+    value = doc.data.get("language", default)
     return value if isinstance(value, str) and not language_problem(value) else None
 
 
@@ -823,7 +846,9 @@ def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
                   cover=cover, language=schema.language, safety=schema.safety,
                   intro=schema.intro, outro=schema.outro, engine=schema.engine,
                   voice=schema.voice, rate=schema.rate, file=doc.file,
-                  share_url=schema.share_url.strip(), bundled=schema.bundled)
+                  share_url=schema.share_url.strip(), bundled=schema.bundled,
+                  translations=tuple((normal_language(code), ClinicWords(**words.model_dump()))
+                                     for code, words in schema.translations.items()))
 
 
 def parse_client(path: Path, shown: str | None = None, language: str | None = None
@@ -831,7 +856,7 @@ def parse_client(path: Path, shown: str | None = None, language: str | None = No
     """A client's personal routine. Whether its techniques exist is checked against the
     library (library.load_client), which knows them."""
     doc = _read(path, shown or str(path))
-    schema = _validate(doc, ClientSchema, language)
+    schema = _validate(doc, ClientSchema, _language_of(doc, language))
     positions = _Positions(doc)
     overrides = tuple((tid, Override(o.repeats, o.hold,
                                      None if o.sides == "both" else o.sides))
@@ -841,7 +866,8 @@ def parse_client(path: Path, shown: str | None = None, language: str | None = No
         title=schema.title.strip(), note=schema.note, overrides=overrides,
         say_name=schema.say_name,
         engine=schema.engine, voice=schema.voice, rate=schema.rate, pace=schema.pace,
-        minutes=schema.minutes, cues=schema.cues, background=schema.background,
+        minutes=schema.minutes, language=schema.language, cues=schema.cues,
+        background=schema.background,
         file=doc.file,
         technique_sources=tuple(_at(doc, ("techniques", i))
                                 for i in range(len(schema.techniques))),

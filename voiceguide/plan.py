@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import assert_never
 
+from voiceguide.messages import ENGLISH, Messages
 from voiceguide.model import (
     Chime,
     Cue,
@@ -34,7 +35,6 @@ from voiceguide.model import (
     leaves_out,
     side_names,
 )
-from voiceguide.text import and_list
 
 # How long each cue lasts (the default "bowl" style at 22,050 Hz; the other styles and
 # rates differ by under a second in all), for estimates before any audio is made. A
@@ -81,14 +81,17 @@ class Framing:
     closing: tuple[str, ...] = ()  # said last, before the closing bell: the contact line
     framing_ids: frozenset[str] = field(default_factory=frozenset)  # intro/outro tracks
     words: Mapping[str, str] = field(default_factory=dict)  # ROUTINE_WORDS, filled
+    messages: Messages = ENGLISH  # voiceguide's own words, in the routine's language
 
 
 def plan_routine(routine: Routine, techniques: Mapping[str, Technique],
                  pacing: Pacing = Pacing(), framing: Framing | None = None) -> RoutinePlan:
     framing = framing or Framing(framing_ids=routine.framing_ids())
+    say = framing.messages
     if not framing.words:
         framing = replace(framing, words=routine_words(
-            [techniques[t] for t in routine.track_ids() if t not in framing.framing_ids]))
+            [techniques[t] for t in routine.track_ids() if t not in framing.framing_ids],
+            messages=say))
     ids = routine.track_ids()
     tracks = []
     for number, tid in enumerate(ids, 1):
@@ -98,49 +101,49 @@ def plan_routine(routine: Routine, techniques: Mapping[str, Technique],
         if number == 1:
             before += [Speech(text) for text in framing.opening]
         if tid not in framing.framing_ids:  # bell, title and equipment first
-            before += transition(technique, pacing)
+            before += transition(technique, pacing, say)
         if number == len(ids):
             after += [Speech(text) for text in framing.closing]
             after.append(Cue("closing"))
-        tracks.append(plan_track(number, technique, pacing, before, after, framing.words))
+        tracks.append(plan_track(number, technique, pacing, before, after, framing.words,
+                                 say))
     return RoutinePlan(routine, tuple(tracks))
 
 
-def routine_words(techniques: Sequence[Technique], name: str = "") -> dict[str, str]:
+def routine_words(techniques: Sequence[Technique], name: str = "",
+                  messages: Messages = ENGLISH) -> dict[str, str]:
     """The routine's own words for its spoken lines (ROUTINE_WORDS): from the techniques
-    it does (not its intro and outro) and the client's name."""
-    from num2words import num2words  # numbers as words, as the voice says them best
-
-    count = len(techniques)
+    it does (not its intro and outro) and the client's name, in the routine's language."""
     equipment = list(dict.fromkeys(e for t in techniques for e in t.equipment))
-    these = "this technique" if count == 1 else f"these {num2words(count)} techniques"
-    return {"these_techniques": these,
-            "techniques": and_list([t.title for t in techniques]),
-            "equipment": and_list(equipment), "name": name}
+    return {"these_techniques": messages.these_techniques(len(techniques)),
+            "techniques": messages.and_list([t.title for t in techniques]),
+            "equipment": messages.and_list(equipment), "name": name}
 
 
-def transition(technique: Technique, pacing: Pacing) -> list[PlanItem]:
+def transition(technique: Technique, pacing: Pacing, say: Messages = ENGLISH
+               ) -> list[PlanItem]:
     """A bell, the technique's title, what to have ready, and a moment to get ready."""
     items: list[PlanItem] = [Cue("bell"), Speech(f"{technique.title}.")]
     if technique.equipment:
-        items.append(Speech(f"You'll need {and_list(technique.equipment)}."))
+        items.append(Speech(say.you_need(technique.equipment)))
     items.append(Silence(pacing.pause(pacing.settle_ms), "pause"))
     return items
 
 
 def plan_track(number: int, technique: Technique, pacing: Pacing = Pacing(),
                before: Sequence[PlanItem] = (), after: Sequence[PlanItem] = (),
-               words: Mapping[str, str] | None = None) -> TrackPlan:
-    words = words if words is not None else routine_words([technique])
+               words: Mapping[str, str] | None = None, say: Messages = ENGLISH
+               ) -> TrackPlan:
+    words = words if words is not None else routine_words([technique], messages=say)
     items = [*before,
              *(replace(item, step=n) for n, step in enumerate(technique.steps, 1)
-               for item in _expand((step,), words, pacing)),
+               for item in _expand((step,), words, pacing, say)),
              *after]
     return TrackPlan(number, technique, tuple(_with_gaps(items, pacing)))
 
 
-def _expand(steps: tuple[Step, ...], sides: Mapping[str, str], pacing: Pacing
-            ) -> Iterator[PlanItem]:
+def _expand(steps: tuple[Step, ...], sides: Mapping[str, str], pacing: Pacing,
+            say: Messages) -> Iterator[PlanItem]:
     for step in steps:
         match step:
             case Say():
@@ -151,21 +154,30 @@ def _expand(steps: tuple[Step, ...], sides: Mapping[str, str], pacing: Pacing
             case Chime():
                 yield Cue("chime", step.source)
             case Hold():
-                yield from _hold(step, sides, pacing)
+                yield from _hold(step, sides, pacing, say)
             case Repeat():
                 for _ in range(pacing.repeats(step)):
-                    yield from _expand(step.steps, sides, pacing)
+                    yield from _expand(step.steps, sides, pacing, say)
             case Sides():
-                first, second = side_names(step)
-                yield from _expand(step.steps, {**sides, **first}, pacing)
+                first, second = said_sides(step, say)
+                yield from _expand(step.steps, {**sides, **first}, pacing, say)
                 if not step.first_only:
-                    yield Speech(fill(step.switch, {**sides, **second}), step.source)
-                    yield from _expand(step.steps, {**sides, **second}, pacing)
+                    yield Speech(fill(say.script_default(step.switch), {**sides, **second}),
+                                 step.source)
+                    yield from _expand(step.steps, {**sides, **second}, pacing, say)
             case _:
                 assert_never(step)
 
 
-def _hold(hold: Hold, sides: Mapping[str, str], pacing: Pacing) -> Iterator[PlanItem]:
+def said_sides(step: Sides, say: Messages) -> tuple[dict[str, str], dict[str, str]]:
+    """What {side} and {other_side} say in each pass, in the routine's language."""
+    first, second = side_names(step)
+    return ({k: say.side(v) for k, v in first.items()},
+            {k: say.side(v) for k, v in second.items()})
+
+
+def _hold(hold: Hold, sides: Mapping[str, str], pacing: Pacing, say: Messages
+          ) -> Iterator[PlanItem]:
     """Instruction, start cue, exactly `hold.ms` of stillness (a countdown said inside
     it, if any), end cue, release."""
     src = hold.source
@@ -174,12 +186,12 @@ def _hold(hold: Hold, sides: Mapping[str, str], pacing: Pacing) -> Iterator[Plan
     countdown = pacing.countdown(hold)
     if countdown:
         yield Silence(hold.ms - countdown, "hold", src)
-        yield Speech(f"{countdown // 1000} more seconds.", src)
+        yield Speech(say.countdown(countdown // 1000), src)
         yield Silence(countdown, "hold", src, after_speech=True)
     else:
         yield Silence(hold.ms, "hold", src)
     yield Cue("hold_end", src)
-    yield Speech(fill(hold.release, sides), src)
+    yield Speech(fill(say.script_default(hold.release), sides), src)
 
 
 _HOLD_CUES = ("hold_start", "hold_end")

@@ -3,7 +3,10 @@
 A setting can be given in five places. `resolve` is the one place that decides which
 wins, for the CLI, `batch`, `share` and the Python API alike:
 
-    command-line flag > client file > clinic profile > preset (--slow) > default
+    command-line flag > client file > clinic profile > routine > preset (--slow) > default
+
+(A routine, or a technique built alone, gives only its `language`. The voice follows
+the language when no place names one: espeak-ng's voice for it, see `voice_for`.)
 
 (`share` puts the settings of the routine's last build just under the flags, so sharing
 never changes the audio it shares.)
@@ -20,7 +23,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, TypedDict, cast
 
 from voiceguide.errors import SettingsError
-from voiceguide.model import Client, Clinic
+from voiceguide.model import Client, Clinic, Routine
+from voiceguide.text import normal_language
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ def client_choices(client: Client) -> Choices:
     """What a client file sets."""
     given = {"engine": client.engine, "voice": client.voice, "rate": client.rate,
              "pace": client.pace, "minutes": client.minutes, "cues": client.cues,
-             "background": client.background}
+             "background": client.background, "language": client.language}
     return cast(Choices, {k: v for k, v in given.items() if v is not None})
 
 
@@ -177,17 +181,39 @@ def clinic_choices(clinic: Clinic) -> Choices:
     return cast(Choices, {k: v for k, v in given.items() if v is not None})
 
 
+def routine_choices(routine: Routine) -> Choices:
+    """What a routine (or a technique built alone) sets: its language."""
+    return Choices(language=routine.language) if routine.language else Choices()
+
+
+# Engines whose voices are espeak-ng's: a language code names a voice ("es+f3").
+_ESPEAK_ENGINES = ("pyttsx3", "espeak")
+
+
+def voice_for(engine: str, language: str) -> str:
+    """The voice of `language` when nobody chose one: for espeak-ng, the language's own
+    voice with the default's variant ("es+f3"; English keeps "en-us+f3"). A Piper voice
+    is looked up among the installed ones (voices.resolve_settings)."""
+    normal = normal_language(language)
+    if engine not in _ESPEAK_ENGINES or normal in ("en", "en-us"):
+        return _VOICE.voice
+    variant = _VOICE.voice.partition("+")[2]
+    return f"{normal}+{variant}" if variant else normal
+
+
 def resolve(flags: Choices | None = None, *, client: Client | None = None,
-            clinic: Clinic | None = None, last_built: Settings | None = None,
-            slow: bool = False) -> Settings:
+            clinic: Clinic | None = None, routine: Routine | None = None,
+            last_built: Settings | None = None, slow: bool = False) -> Settings:
     """The settings of a build: each value from the first place that gives it, in the
-    order flag, last build (for `share`), client file, clinic profile, --slow, default.
-    SettingsError for a value out of its limits."""
+    order flag, last build (for `share`), client file, clinic profile, routine, --slow,
+    default. The voice follows the language when no place names one. SettingsError for
+    a value out of its limits."""
     layers: list[Mapping[str, Any]] = [
         flags or {},
         last_built.choices() if last_built else {},
         client_choices(client) if client else {},
         clinic_choices(clinic) if clinic else {},
+        routine_choices(routine) if routine else {},
         SLOW if slow else {},
     ]
     merged: dict[str, Any] = {}
@@ -196,4 +222,6 @@ def resolve(flags: Choices | None = None, *, client: Client | None = None,
     unknown = set(merged) - {f.name for f in fields(Settings)}
     if unknown:
         raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    if "voice" not in merged and "language" in merged:
+        merged["voice"] = voice_for(merged.get("engine", _VOICE.engine), merged["language"])
     return Settings(**merged).check()

@@ -51,6 +51,7 @@ from voiceguide.errors import OutputError, SettingsError
 from voiceguide.export import Written, full_session_title, is_alone
 from voiceguide.library import shown_path
 from voiceguide.manifest import Manifest, RoutineEntry, TrackEntry, read_manifest
+from voiceguide.messages import ENGLISH, Messages, messages_for
 from voiceguide.model import (
     Chapter,
     Chime,
@@ -63,13 +64,11 @@ from voiceguide.model import (
     Say,
     Sides,
     Step,
-    about_minutes,
     fill,
     fmt_ms,
     leaves_out,
-    side_names,
 )
-from voiceguide.plan import Pacing
+from voiceguide.plan import Pacing, said_sides
 from voiceguide.settings import resolve
 from voiceguide.tags import GENRE
 
@@ -224,21 +223,9 @@ class ShareView:
         return (*(t.audio for t in self.tracks if t.audio), self.full)
 
 
-def _side_name(side: str) -> str:
-    return side.capitalize()
-
-
-def seconds_text(ms: int) -> str:
-    """30 s; 1 min 30 s; 2 min."""
-    seconds = round(ms / 1000)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-
-
 def written_steps(steps: Sequence[Step], pacing: Pacing,
-                  sides: Mapping[str, str] | None = None) -> tuple[WrittenStep, ...]:
+                  sides: Mapping[str, str] | None = None, say: Messages = ENGLISH
+                  ) -> tuple[WrittenStep, ...]:
     """A technique's steps for reading: what is said, holds with their length, repeated
     blocks with their count (as the audio does them), blocks done on each side with the
     sides named. Pauses and chimes are for the ear and left out. `sides` holds the
@@ -252,25 +239,28 @@ def written_steps(steps: Sequence[Step], pacing: Pacing,
                     out.append(WrittenStep("say", fill(step.text, sides)))
             case Hold():
                 out.append(WrittenStep("hold", fill(step.say, sides),
-                                       f"Hold {seconds_text(step.ms)}",
-                                       fill(step.release, sides)))
+                                       say.gettext("Hold {length}",
+                                                   length=say.length(step.ms)),
+                                       fill(say.script_default(step.release), sides)))
             case Repeat():
                 times = pacing.repeats(step)
-                inner = written_steps(step.steps, pacing, sides)
+                inner = written_steps(step.steps, pacing, sides, say)
                 if times == 1:
                     out.extend(inner)
                 else:
-                    out.append(WrittenStep("repeat", badge=f"{times} times", steps=inner))
+                    out.append(WrittenStep("repeat", badge=say.ngettext(
+                        "{count} time", "{count} times", times), steps=inner))
             case Sides():
-                first, second = side_names(step)
-                inner = written_steps(step.steps, pacing, {**sides, **first})
+                first, second = said_sides(step, say)
+                inner = written_steps(step.steps, pacing, {**sides, **first}, say)
                 if step.first_only:
-                    badge = f"{_side_name(step.first)} side only"
+                    badge = say.gettext("{side} side only", side=first["side"])
                 else:
-                    badge = f"{_side_name(step.first)} side, then {step.second} side"
-                    inner = (*inner, WrittenStep("switch", fill(step.switch,
-                                                                {**sides, **second})))
-                out.append(WrittenStep("sides", badge=badge, steps=inner))
+                    badge = say.gettext("{side} side, then {other_side} side", **first)
+                    inner = (*inner, WrittenStep("switch", fill(say.script_default(
+                        step.switch), {**sides, **second})))
+                out.append(WrittenStep("sides", badge=badge[:1].upper() + badge[1:],
+                                       steps=inner))
             case Pause() | Chime():
                 pass  # for the ear
             case _:
@@ -317,6 +307,7 @@ def share_view(target: Target, clinic: Clinic, manifest: Manifest, files: ShareF
                           "techniques", "build it again: voiceguide build")
     alone = is_alone(target.routine)
     words = target.words()
+    say = target.messages
 
     def audio(entry: TrackEntry | RoutineEntry, title: str, summary: str) -> SharedAudio:
         name = entry.file
@@ -327,17 +318,18 @@ def share_view(target: Target, clinic: Clinic, manifest: Manifest, files: ShareF
 
     tracks = tuple(SharedTrack(
         e.number, e.id, e.title, e.summary, e.equipment, e.duration_ms,
-        written_steps(target.techniques[e.id].steps, pacing, words),
+        written_steps(target.techniques[e.id].steps, pacing, words, say),
         None if alone else audio(e, e.title, e.summary),
         e.id in target.routine.framing_ids()) for e in entries)
     chapters = tuple(c.chapter() for c in routine.chapters)
-    full = audio(routine, full_session_title(routine.title, alone), routine.summary)
+    full = audio(routine, full_session_title(routine.title, alone, say), routine.summary)
     return ShareView(
         title=routine.title, summary=routine.summary, clinic=clinic, note=note, full=full,
         chapters=chapters, tracks=tracks, equipment=_equipment(tracks), cover=files.cover,
         chapters_file=chapters_name(routine.id) if chapters else None, base_url=base_url,
         published=files.published, language=manifest.settings.language,
-        voice=manifest.build.credit().line(", "))
+        voice=say.voice_line(manifest.build.credit().name, manifest.build.credit().licence,
+                             ", "))
 
 
 def chapters_name(routine_id: str) -> str:
@@ -345,10 +337,6 @@ def chapters_name(routine_id: str) -> str:
 
 
 # --------------------------------------------------------------------------- the page
-
-
-def _size(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.0f} kB"
 
 
 _TEMPLATES = jinja2.Environment(
@@ -364,7 +352,7 @@ def _clock(ms: int) -> str:
     return fmt_ms(ms // 1000 * 1000)
 
 
-_TEMPLATES.filters.update(clock=_clock, about=about_minutes, size=_size, url=quote)
+_TEMPLATES.filters.update(clock=_clock, url=quote)
 
 
 def _asset(name: str) -> str:
@@ -384,10 +372,14 @@ def page_html(view: ShareView, qr: bool = False) -> str:
         "default-src 'none'", "img-src 'self'", "media-src 'self' data:",
         f"style-src {_csp_hash(css)}", f"script-src {_csp_hash(script)}",
         "base-uri 'none'", "form-action 'none'"])
+    say = messages_for(view.language)
     return _TEMPLATES.get_template("share.html").render(
         view=view, css=Markup(css), script=Markup(script), policy=policy, qr=qr,
         website=web_link(view.clinic.website),
-        techniques=sum(1 for t in view.tracks if not t.framing))
+        techniques=sum(1 for t in view.tracks if not t.framing),
+        # voiceguide's words on the page, in the routine's language (extracted into the
+        # catalogues from the template's _() and ngettext() calls)
+        _=say.gettext, ngettext=say.ngettext, about=say.about_minutes, size=say.size)
 
 
 # --------------------------------------------------------------------------- feed
@@ -526,8 +518,10 @@ def share(library: Library, name: str | None = None, base_url: str | None = None
     if name and client:
         raise SettingsError("give either a routine name or a client file, not both")
     names = [name] if name else []
-    (target,) = targets_for(library, names, client)
-    routine_folder = options.out / target.routine.id
+    routine_folder = options.out / targets_for(library, names, client)[0].routine.id
+    # The page speaks the language the audio was (or will be) built in.
+    options = as_last_built(options, library, routine_folder, client)
+    (target,) = targets_for(library, names, client, options.chosen)
     folder = routine_folder / SHARE_FOLDER
     archive = routine_folder / f"{target.routine.id}-share.zip"
     for path, kind in ((folder, "a folder"), (archive, "a file")):
@@ -536,10 +530,9 @@ def share(library: Library, name: str | None = None, base_url: str | None = None
             raise OutputError(f"{shown_path(path)} is in the way: it should be {kind}",
                               "move it away, or choose another output folder")
     with folder_lock(routine_folder, options.wait, (progress or Progress()).waiting):
-        (written,) = build(library, names, as_last_built(options, library, routine_folder,
-                                                          client), progress, client)
+        (written,) = build(library, names, options, progress, client)
         manifest = Manifest.from_json(written.manifest.read_bytes())
-        return _write_share(written, manifest, target, library.clinic,
+        return _write_share(written, manifest, target, target.clinic or library.clinic,
                             client.note if client else "", base, folder, archive)
 
 
@@ -553,7 +546,8 @@ def _write_share(written: Written, manifest: Manifest, target: Target, clinic: C
     built = written.folder
     audio, captions = manifest.audio_files(), manifest.caption_files()
     cover, cover_mime = routine_cover(clinic.cover, routine.title, clinic.name,
-                                      len(manifest.tracks), routine.duration_ms)
+                                      len(manifest.tracks), routine.duration_ms,
+                                      target.messages)
     cover_name = "cover.png" if cover_mime == "image/png" else "cover.jpg"
     replaced = (folder.name, archive.name)
     with staged(built, carry=lambda name: name not in replaced) as routine_stage:

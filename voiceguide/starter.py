@@ -66,4 +66,4 @@ def start_library(folder: Path) -> Started:
 
 
 def _names(folder: Path) -> tuple[str, ...]:
-    return tuple(p.stem for p in script_files(folder))
+    return tuple(sorted(p.stem for p in script_files(folder)))  # by name: neck before neck-es

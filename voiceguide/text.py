@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 # --------------------------------------------------------------------------- words
 
@@ -169,13 +169,6 @@ def unknown(name: str, allowed: Iterable[str], what: str) -> str:
     guess = did_you_mean(name, listed)
     return f"unknown {what} '{name}' ({guess + ' ' if guess else ''}allowed: " \
         f"{', '.join(listed)})"
-
-
-def and_list(things: Sequence[str]) -> str:
-    """'a chair', 'a chair and a wall', 'a ball, a wall and a chair'."""
-    if len(things) <= 1:
-        return "".join(things)
-    return ", ".join(things[:-1]) + " and " + things[-1]
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:

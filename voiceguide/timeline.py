@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import webvtt
 
 from voiceguide.assemble import AssembledRoutine
+from voiceguide.messages import ENGLISH, Messages
 from voiceguide.model import Chapter, Cue, Speech, Track, clock, samples_to_ms
 
 CHAPTER_TITLE_CHARS = 60
@@ -33,7 +34,7 @@ def track_chapters(assembled: AssembledRoutine) -> list[Chapter]:
             for t, s, e in zip(assembled.tracks, assembled.starts, ends, strict=True)]
 
 
-def step_chapters(assembled: AssembledRoutine) -> list[Chapter]:
+def step_chapters(assembled: AssembledRoutine, say: Messages = ENGLISH) -> list[Chapter]:
     """A chapter per top-level script step, titled 'Technique: first words said'."""
     rate = assembled.frame_rate
     chapters: list[Chapter] = []
@@ -50,7 +51,7 @@ def step_chapters(assembled: AssembledRoutine) -> list[Chapter]:
         starts = [0, *[start for _, start, _ in groups[1:]]]  # the lead-in joins step 1
         ends = [*starts[1:], track.clip.samples]
         for (_, _, said), start, end in zip(groups, starts, ends, strict=True):
-            title = f"{track.plan.technique.title}: {_shorten(said or 'pause')}"
+            title = f"{track.plan.technique.title}: {_shorten(said or say.pause_chapter())}"
             chapters.append(Chapter(title, samples_to_ms(offset + start, rate),
                                     samples_to_ms(offset + end, rate)))
     return chapters
@@ -62,7 +63,7 @@ def _shorten(text: str) -> str:
     return text[: CHAPTER_TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 
-def caption_lines(track: Track, offset_ms: int = 0) -> list[Line]:
+def caption_lines(track: Track, offset_ms: int = 0, say: Messages = ENGLISH) -> list[Line]:
     """A caption per utterance, and one per hold, from its start cue to its end cue, so
     the client sees the timer (a countdown said inside the hold gets its own caption)."""
     rate = track.clip.frame_rate
@@ -78,23 +79,26 @@ def caption_lines(track: Track, offset_ms: int = 0) -> list[Line]:
             hold_from = end
         elif isinstance(item, Cue) and item.name == "hold_end" and hold_from is not None:
             seconds = round((start - hold_from) / 1000, 1)
-            lines.append(Line(hold_from, start, f"Hold - {seconds:g} s"))
+            lines.append(Line(hold_from, start, say.hold_caption(seconds)))
             hold_from = None
     return sorted(lines, key=lambda line: (line.start_ms, line.end_ms))
 
 
-def routine_caption_lines(assembled: AssembledRoutine) -> list[Line]:
+def routine_caption_lines(assembled: AssembledRoutine, say: Messages = ENGLISH
+                          ) -> list[Line]:
     rate = assembled.frame_rate
     return [line for track, start in zip(assembled.tracks, assembled.starts, strict=True)
-            for line in caption_lines(track, samples_to_ms(start, rate))]
+            for line in caption_lines(track, samples_to_ms(start, rate), say)]
 
 
-def webvtt_text(lines: list[Line]) -> str:
+def webvtt_text(lines: list[Line], language: str | None = None) -> str:
     """WebVTT, written with webvtt-py. It writes cue text as given, so '&', '<' and '>'
-    are escaped here (WebVTT would read them as entities and tags)."""
+    are escaped here (WebVTT would read them as entities and tags). With a language, a
+    `Language:` header says it (as HLS and most caption tools read it)."""
     vtt = webvtt.WebVTT(captions=[
         webvtt.Caption(clock(line.start_ms), clock(line.end_ms),
-                       html.escape(line.text, quote=False)) for line in lines])
+                       html.escape(line.text, quote=False)) for line in lines],
+        metadata=[f"Language: {language}"] if language else None)
     out = io.StringIO()
     vtt.write(out)
     return out.getvalue()

@@ -37,7 +37,8 @@ import platformdirs
 
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import EngineError, SettingsError
-from voiceguide.text import did_you_mean
+from voiceguide.messages import N_
+from voiceguide.text import did_you_mean, normal_language
 
 ENGINE = "piper"
 DEMO_VOICE = "en_US-joe-medium"  # what `--engine piper` says without `--voice`
@@ -194,23 +195,46 @@ def find_voice(spec: str, scripts: Path | None = None) -> VoiceFiles:
         f"`voiceguide voices download {spec}`" + (f"; {near}" if near else ""))
 
 
-def resolve_settings(settings: VoiceSettings, scripts: Path | None) -> VoiceSettings:
+def resolve_settings(settings: VoiceSettings, scripts: Path | None,
+                     language: str = "en") -> VoiceSettings:
     """For the piper engine: the voice as the manifest should show it, found beside the
-    scripts too (a voice there is named by its path, so any process finds it). Other
-    engines' settings come back unchanged."""
+    scripts too (a voice there is named by its path, so any process finds it); when no
+    voice was chosen, an installed voice of `language`. Other engines' settings come
+    back unchanged."""
     if settings.engine != ENGINE:
         return settings
     require_piper()
-    voice = find_voice(settings.voice, scripts)
+    chosen = settings.voice != VoiceSettings().voice
+    voice = find_voice(settings.voice, scripts) if chosen or language_base(language) == "en" \
+        else voice_of_language(language, scripts)
     spec = str(voice.model) if voice.where in ("scripts", "path") else voice.name
     return replace(settings, voice=spec)
 
 
+def language_base(language: str) -> str:
+    return normal_language(language).split("-")[0]
+
+
+def voice_of_language(language: str, scripts: Path | None = None) -> VoiceFiles:
+    """The first installed Piper voice for `language` ('es' finds es_ES-..., 'es-MX'
+    prefers es_MX-...). EngineError, saying how to get one, when none is installed."""
+    voices = [(details(v).language.lower().replace("_", "-"), v) for v in all_voices(scripts)]
+    wanted, base = normal_language(language), language_base(language)
+    found = [v for code, v in voices if code == wanted] or \
+        [v for code, v in voices if code.split("-")[0] == base]
+    if found:
+        return found[0]
+    raise EngineError(f"no Piper voice for the language '{language}' is installed",
+                      hint=f"install one (voiceguide voices download, e.g. a name starting "
+                      f"{language_base(language)}_), or choose one with --voice")
+
+
 # --------------------------------------------------------------------------- credit
 
-ESPEAK_LICENCE = "espeak-ng voice data, GPL-3.0-or-later"
-TONE_LICENCE = "test tone"
-_ESPEAK_ENGINES = ("pyttsx3", "espeak")
+# Shown in each language (voiceguide/locale): tags and the share page credit the voice.
+ESPEAK_LICENCE = N_("espeak-ng voice data, GPL-3.0-or-later")
+TONE_LICENCE = N_("test tone")
+ESPEAK_ENGINES = ("pyttsx3", "espeak")
 
 
 @dataclass(frozen=True)
@@ -241,7 +265,7 @@ def voice_credit(settings: VoiceSettings, scripts: Path | None = None) -> VoiceC
     if settings.engine == ENGINE:
         voice = find_voice(settings.voice, scripts)
         return VoiceCredit(f"{voice.name} ({ENGINE})", piper_licence(voice))
-    if settings.engine in _ESPEAK_ENGINES:
+    if settings.engine in ESPEAK_ENGINES:
         return VoiceCredit(f"{settings.voice} ({settings.engine})", ESPEAK_LICENCE)
     if settings.engine == "tone":
         return VoiceCredit(f"{settings.voice} (tone)", TONE_LICENCE)

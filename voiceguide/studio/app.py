@@ -42,6 +42,7 @@ from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import Problem, ScriptError, SettingsError, VoiceguideError
 from voiceguide.library import (
     CLINIC_FILE,
+    DEFAULT_LANGUAGE,
     SCRIPT_SUFFIXES,
     base_of,
     load_client,
@@ -198,7 +199,8 @@ def _system_voices(language: str) -> tuple[tuple[str, str], ...]:
 def warm_voice_list(scripts: Path) -> None:
     profile = scripts / CLINIC_FILE
     with contextlib.suppress(VoiceguideError):
-        _system_voices(parse_clinic(profile).language if profile.is_file() else "en")
+        _system_voices((parse_clinic(profile).language if profile.is_file() else None)
+                       or DEFAULT_LANGUAGE)
 
 
 def voice_choices(studio: Studio, clinic: Clinic, current: str) -> list[tuple[str, str]]:
@@ -211,7 +213,7 @@ def voice_choices(studio: Studio, clinic: Clinic, current: str) -> list[tuple[st
         choices += [(f"piper:{v.name}", f"{v.name} (Piper, neural)")
                     for v in all_voices(studio.scripts)]
     choices += [("pyttsx3:en-us+f3", "en-us+f3 (espeak-ng, the default)")]
-    choices += list(_system_voices(clinic.language))
+    choices += list(_system_voices(clinic.language or DEFAULT_LANGUAGE))
     if current and current not in {value for value, _ in choices}:
         choices.insert(1, (current, current.replace(":", ", ")))
     return [c for i, c in enumerate(choices) if c[0] != default or i == 0]
@@ -321,7 +323,8 @@ def create_app(studio: Studio, token: str, port: int, hosts: set[str],
             draft = Path(folder) / path.name
             draft.write_text(text, encoding="utf-8")
             try:
-                technique = parse_technique(draft, shown_path(path), studio.clinic().language)
+                technique = parse_technique(draft, shown_path(path),
+                                            studio.clinic().language or DEFAULT_LANGUAGE)
             except ScriptError as exc:
                 return None, list(exc.problems)
         return replace(technique, file=shown_path(path)), []
