@@ -88,6 +88,11 @@ def routine_ms(folder: Path) -> int:
     return int(json.loads((folder / "manifest.json").read_text())["routine"]["duration_ms"])
 
 
+def built(out: Path) -> list[Path]:
+    """The routine folders in an output folder (not the lock files beside them)."""
+    return [manifest.parent for manifest in sorted(out.glob("*/manifest.json"))]
+
+
 def cpu_model() -> str:
     """The CPU's model name, as /proc/cpuinfo gives it (lscpu's "Model name")."""
     try:
@@ -144,7 +149,7 @@ def batch(work: Path) -> dict[str, float]:
     clients = batch_clients(work)
     out = work / "batch-out"
     seconds, _ = run(["batch", str(clients), "--out", str(out)], work / "batch-cache")
-    audio = sum(routine_ms(folder) for folder in out.iterdir()) / 1000
+    audio = sum(routine_ms(folder) for folder in built(out)) / 1000
     return {"batch_s": seconds, "batch_audio_s": audio, "batch_realtime_x": audio / seconds}
 
 
@@ -308,7 +313,7 @@ def piper(work: Path) -> dict[str, float]:
     print("piper: a 20-client batch...", file=sys.stderr, flush=True)
     seconds, _ = run(["batch", str(clients), *PIPER, "--out", str(batch_out)],
                      work / "piper-batch-cache")
-    audio = sum(routine_ms(folder) for folder in batch_out.iterdir()) / 1000
+    audio = sum(routine_ms(folder) for folder in built(batch_out)) / 1000
     result |= {"piper_batch_s": seconds, "piper_batch_audio_s": audio,
                "piper_batch_realtime_x": audio / seconds}
     return result
