@@ -44,13 +44,18 @@ DEFAULT_LANGUAGE = "en"
 LEXICON_FILE = "lexicon.yaml"
 
 
-def bundled_scripts() -> Path:
-    """The seed library: packed into the wheel as voiceguide/library, or the checkout's
-    scripts/ folder when running from source."""
-    packed = Path(str(resources.files("voiceguide"))) / "library"
+def bundled(in_wheel: str, in_checkout: str) -> Path:
+    """A folder the wheel packs as voiceguide/<in_wheel> (see hatch_build.py), or the
+    checkout's <in_checkout>/ folder when running from source."""
+    packed = Path(str(resources.files("voiceguide"))) / in_wheel
     if packed.is_dir():
         return packed
-    return Path(__file__).resolve().parent.parent / "scripts"
+    return Path(__file__).resolve().parent.parent / in_checkout
+
+
+def bundled_scripts() -> Path:
+    """The seed library (scripts/)."""
+    return bundled("library", "scripts")
 
 
 def find_scripts(explicit: Path | None = None, cwd: Path | None = None) -> Path:

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from voiceguide.atomic import staged, write_atomic
 from voiceguide.errors import OutputError
-from voiceguide.library import bundled_scripts, script_files, shown_path
+from voiceguide.library import bundled, bundled_scripts, script_files, shown_path
 
 SCRIPTS = "scripts"
 CLIENTS = "clients"  # where the README keeps client files (voiceguide batch clients)
 
 
 def bundled_clients() -> Path:
-    """The example client files: packed into the wheel as voiceguide/clients, or the
-    checkout's clients/ folder when running from source."""
-    packed = Path(str(resources.files("voiceguide"))) / CLIENTS
-    if packed.is_dir():
-        return packed
-    return Path(__file__).resolve().parent.parent / CLIENTS
+    """The example client files (clients/)."""
+    return bundled(CLIENTS, CLIENTS)
 
 
 @dataclass(frozen=True)
