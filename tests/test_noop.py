@@ -14,9 +14,11 @@ import pytest
 
 # What a no-op rebuild must never import: numpy and scipy (the meters, the cues, the
 # beds), the YAML reader and the schemas (parsing), the tag writer, the cover, captions,
-# the share page and its QR code, the recognizer of `check`.
+# the share page and its QR code, the recognizer of `check`, and the search for ffmpeg
+# (imageio-ffmpeg): nothing is encoded.
 HEAVY = ("numpy", "scipy", "pyloudnorm", "ruamel", "voiceguide.parse", "mutagen", "PIL",
-         "webvtt", "jinja2", "segno", "voiceguide.share", "voiceguide.check", "pocketsphinx")
+         "webvtt", "jinja2", "segno", "voiceguide.share", "voiceguide.check", "pocketsphinx",
+         "imageio_ffmpeg")
 
 # Runs the command as the `voiceguide` entry point does and, at exit, lists the modules
 # it imported.
@@ -68,4 +70,17 @@ def test_a_no_op_rebuild_imports_none_of_the_heavy_libraries(
     assert imported == [], f"a no-op rebuild imported {imported}"
     # The list means something: the cold build did need them (bar the page, the
     # recognizer and captions' and the cover's libraries, which it may skip).
-    assert {"numpy", "scipy", "ruamel", "voiceguide.parse", "mutagen"} <= set(cold)
+    assert {"numpy", "scipy", "ruamel", "voiceguide.parse", "mutagen", "imageio_ffmpeg"
+            } <= set(cold)
+
+
+def test_a_lazy_module_is_imported_at_its_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voiceguide.lazy import LazyModule
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    colorsys = LazyModule("colorsys")
+    assert "colorsys" not in sys.modules
+    assert colorsys.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+    assert "colorsys" in sys.modules
+    with pytest.raises(AttributeError):
+        colorsys.no_such_function  # noqa: B018 - the lookup is the test
