@@ -118,6 +118,25 @@ def test_normalize_reaches_the_target_under_the_ceiling() -> None:
     assert 20 * math.log10(exact_block_peaks(out).max()) <= -1 - 1.3 + 0.05
 
 
+def test_each_engine_is_limited_with_its_own_encoder_margin() -> None:
+    """The export limits by the engine's margin (Piper's, wider: LAME overshoots its
+    voice more), so that its files need no second encode."""
+    from voiceguide.engines.piper_engine import PiperEngine
+    from voiceguide.export import Publishing, _normalized
+
+    assert PiperEngine.encoder_margin_db is not None
+    assert PiperEngine.encoder_margin_db > loudness.ENCODER_MARGIN_DB
+    samples = (speechlike(30, 5) // 8).astype("<i2")  # quiet (-28 LUFS), with clicks at
+    samples[RATE::3 * RATE] = 32767  # full scale: raised 12 dB, the limiter must act
+    clip = Clip(samples.tobytes(), RATE)
+    gain = Publishing().encoding.audio.encoder_gain_db  # aimed for LAME's fixed gain
+    for margin in (None, 3.0):
+        (normalized,) = _normalized([clip], Publishing(encoder_margin_db=margin))
+        out = np.frombuffer(normalized.clip().pcm, dtype="<i2")
+        ceiling = -1 - (loudness.ENCODER_MARGIN_DB if margin is None else margin) - gain
+        assert 20 * math.log10(exact_block_peaks(out).max()) == pytest.approx(ceiling, abs=0.1)
+
+
 CUTS = [0, 1, 2047, 70000, 70001, 300000, 440999, 661499]
 
 

@@ -31,6 +31,7 @@ from voiceguide.export import (
     Written,
     audio_file_count,
     fingerprint,
+    limiter_lift_db,
     up_to_date,
     write_routine,
 )
@@ -439,7 +440,8 @@ def _build(library: Library, targets: list[Target], settings: Settings,
     say = messages_for(settings.language)
     publishing = Publishing(encoding, targets[0].clinic or library.clinic,
                             settings.step_chapters, loudness, settings.language,
-                            voice=say.voice_line(credit.name, credit.licence))
+                            voice=say.voice_line(credit.name, credit.licence),
+                            encoder_margin_db=engines[0].encoder_margin_db)
     # Every routine is assembled before the first is written: a problem in any of them
     # leaves the output folder as it was.
     ready = []
@@ -447,7 +449,7 @@ def _build(library: Library, targets: list[Target], settings: Settings,
         assembled = assemble_routine(item.plan, clips, cues, _track_frame(encoding,
                                                                             frame_rate))
         if bed is not None:
-            assembled = _with_bed(assembled, bed)
+            assembled = _with_bed(assembled, bed, publishing)
         made = Provenance(engine_version=version, voice=credit.name,
                           voice_licence=credit.licence, voiceguide=__version__,
                           pacing=item.pacing, lexicon_files=lexicon.files,
@@ -466,10 +468,13 @@ def _build(library: Library, targets: list[Target], settings: Settings,
     return written
 
 
-def _with_bed(assembled: AssembledRoutine, bed: Bed) -> AssembledRoutine:
-    """Background ambience under every track, ducked wherever the voice speaks."""
-    tracks = tuple(replace(t, clip=mix_background(t.clip, speech_spans(t.placed), bed))
-                   for t in assembled.tracks)
+def _with_bed(assembled: AssembledRoutine, bed: Bed, publishing: Publishing
+              ) -> AssembledRoutine:
+    """Background ambience under every track, ducked wherever the voice speaks, at its
+    level under the voice as it will be heard (after the limiter)."""
+    tracks = tuple(replace(t, clip=mix_background(
+        t.clip, speech_spans(t.placed), bed,
+        limiter_lift_db=limiter_lift_db(t.clip, publishing))) for t in assembled.tracks)
     return replace(assembled, tracks=tracks)
 
 
