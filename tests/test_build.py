@@ -7,6 +7,7 @@ import hashlib
 import json
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Writer
@@ -120,3 +121,32 @@ def test_tracks_no_longer_in_the_routine_are_removed(scripts: Path, write: Write
     assert sorted(p.name for p in written.folder.iterdir()) == [
         "01-neck.mp3", "01-neck.vtt", "daily.m3u8", "daily.mp3", "daily.vtt", "manifest.json"]
 
+
+
+def test_a_wrong_guess_of_the_overview_is_said_again_right(
+        scripts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The overview ("Today: ...") is said with the other sentences from the estimated
+    length; when the real length says otherwise, the right one is said after them."""
+    import voiceguide.build as build_module
+
+    calls: list[list[str]] = []
+    real_render = build_module.render
+
+    def counted(texts: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(list(texts))
+        return real_render(calls[-1], *args, **kwargs)
+
+    monkeypatch.setattr(build_module, "render", counted)
+    library = load_library(scripts)
+    (right,) = build(library, [], options(tmp_path / "right"))
+    assert len(calls) == 1  # the guess was right: no second call to the voice
+    overview = next(t for t in calls[0] if t.startswith("Today: "))
+    assert overview in (right.folder / "daily.vtt").read_text()
+
+    calls.clear()
+    monkeypatch.setattr(build_module, "_overview_guess",
+                        lambda *_: "Today: 9 techniques, about 99 minutes.")
+    (wrong,) = build(library, [], options(tmp_path / "wrong"))
+    assert len(calls) == 2 and calls[1] == [overview]
+    assert "99 minutes" not in (wrong.folder / "daily.vtt").read_text()
+    assert overview in (wrong.folder / "daily.vtt").read_text()

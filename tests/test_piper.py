@@ -16,11 +16,13 @@ from typing import Any
 
 import mutagen.mp3
 import numpy as np
+import pyloudnorm
 import pytest
 from audio import Decoded, decode, load_manifest, silence_runs, silences
 from conftest import VOICEGUIDE, write_library
 
 from voiceguide import voices
+from voiceguide.background import DEFAULT_LEVEL_DB
 from voiceguide.build import BuildOptions, build
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import VoiceSettings
@@ -426,3 +428,10 @@ def test_a_16_khz_voice_makes_16_khz_mp3s_with_cues_and_bed_at_its_rate(
     # The bed plays under the hold (ducked voice, audible bed): not silent, not loud.
     level = audio.span_dbfs(starts[0] + 500, ends[0] - 500)
     assert -70 < level < -25
+    # At its level under the voice as heard: the limiter lifts this voice (peaky, as
+    # Piper's sentences come peak-normalized) several dB, and the bed must not rise with it.
+    meter = pyloudnorm.Meter(16000)
+    samples = audio.samples.astype(np.float64) / 32768 + 1e-12  # (out of subnormals)
+    hold = samples[(starts[0] + 500) * 16:(ends[0] - 500) * 16]
+    under = meter.integrated_loudness(hold) - meter.integrated_loudness(samples)
+    assert under == pytest.approx(DEFAULT_LEVEL_DB, abs=2)

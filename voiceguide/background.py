@@ -174,14 +174,18 @@ def background_problem(level_db: float, duck_db: float) -> str | None:
 
 
 def mix_background(track_clip: Clip, speech_spans: Sequence[tuple[int, int]], bed: Bed,
-                   level_db: float = DEFAULT_LEVEL_DB, duck_db: float = DEFAULT_DUCK_DB
-                   ) -> Clip:
+                   level_db: float = DEFAULT_LEVEL_DB, duck_db: float = DEFAULT_DUCK_DB,
+                   limiter_lift_db: float = 0.0) -> Clip:
     """`track_clip` with `bed` under it: bed sample i is bed.samples[i % len], at
     `level_db` LU relative to the track's loudness, `duck_db` lower during `speech_spans`
     (look-ahead ramps, see ATTACK_MS / RELEASE_MS / MERGE_GAP_MS), faded in over the first
     and out over the last FADE_MS (at most half the track each). The layout is unchanged:
     same length, silences now carry only the bed. Never clips: if voice peak plus bed peak
-    could pass full scale, the whole mix is scaled down (it is normalized afterwards)."""
+    could pass full scale, the whole mix is scaled down (it is normalized afterwards).
+    `limiter_lift_db` is how much more than its plain gain the normalizer will raise the
+    track because its limiter takes loudness back (export.limiter_lift_db): the bed is set
+    that much lower, so that it lands `level_db` under the voice as heard. (A neural
+    voice is lifted 6-10 dB: its bed was that much too loud.)"""
     problem = background_problem(level_db, duck_db)
     if problem is not None:
         raise SettingsError(problem, hint=f"the default is {DEFAULT_LEVEL_DB:g} dB, "
@@ -195,7 +199,7 @@ def mix_background(track_clip: Clip, speech_spans: Sequence[tuple[int, int]], be
     program = program_lufs(voice, rate)
     if not math.isfinite(program):
         program = REFERENCE_VOICE_LUFS  # nothing to follow: assume the usual voice
-    gain = 10 ** ((program + level_db - bed.lufs) / 20)
+    gain = 10 ** ((program + level_db - limiter_lift_db - bed.lufs) / 20)
     knots_x, knots_duck = _duck_knots(speech_spans, rate)
     fade = max(min(FADE_MS * rate // 1000, n // 2), 1)
     voice_peak = max(int(voice.max()), -int(voice.min())) / 32768

@@ -34,14 +34,17 @@ from voiceguide.encode import (
 from voiceguide.errors import EngineError
 from voiceguide.lazy import LazyModule
 from voiceguide.loudness import (
+    ENCODER_MARGIN_DB,
     Loudness,
     LoudnessMeter,
     LoudnessTarget,
     Normalized,
+    arrays,
     correction,
     measure,
     measure_pieces,
     normalization,
+    streamed_lufs,
 )
 from voiceguide.manifest import (
     FORMAT,
@@ -88,6 +91,7 @@ class Publishing:
     language: str = "en"  # of the narration: tags, captions' players
     year: str = field(default_factory=lambda: str(date.today().year))
     voice: str = ""  # "Voice: NAME (ENGINE) - LICENCE", in every file's comment
+    encoder_margin_db: float | None = None  # the engine's (None: ENCODER_MARGIN_DB)
 
     def messages(self) -> Messages:
         """voiceguide's words for captions, chapters, the cover and album titles."""
@@ -153,7 +157,21 @@ def _normalized(clips: Sequence[Clip], publishing: Publishing) -> list[Normalize
     if target is None:
         return [Normalized(clip) for clip in clips]
     aim = target.shifted(-publishing.encoding.audio.encoder_gain_db)
-    return [normalization(clip, aim) for clip in clips]
+    margin = publishing.encoder_margin_db
+    return [normalization(clip, aim, ENCODER_MARGIN_DB if margin is None else margin)
+            for clip in clips]
+
+
+def limiter_lift_db(clip: Clip, publishing: Publishing) -> float:
+    """How many dB more than the plain gain to the target `clip` is raised when normalized,
+    because its limiter takes part of the loudness back (0: nothing to normalize)."""
+    target = publishing.loudness
+    normalized = _normalized([clip], publishing)[0]
+    if target is None or normalized.gain is None:
+        return 0.0
+    loudness = streamed_lufs(arrays(clip), clip.frame_rate)
+    plain = target.lufs - publishing.encoding.audio.encoder_gain_db - loudness
+    return max(20 * math.log10(normalized.gain) - plain, 0.0)
 
 
 # Encodes again, each aimed by what the last one did, when a file misses the loudness
@@ -261,7 +279,8 @@ def _file_print(job: _Audio, publishing: Publishing) -> str:
     described = {"tags": asdict(job.tags) | {"cover": hashlib.sha256(
         job.tags.cover).hexdigest()}, "encoding": asdict(publishing.encoding),
         "loudness": asdict(publishing.loudness) if publishing.loudness else None,
-        "rate": job.clips[0].frame_rate, "manifest": FORMAT}
+        "rate": job.clips[0].frame_rate, "manifest": FORMAT,
+        "margin": publishing.encoder_margin_db}
     digest.update(json.dumps(described, sort_keys=True, default=str).encode("utf-8"))
     return digest.hexdigest()
 

@@ -28,6 +28,10 @@ class Engine(ABC):
     """
 
     name: str
+    # How far under the true-peak ceiling to limit this engine's audio, so that the lossy
+    # encoder's overshoot still lands under it (None: loudness.ENCODER_MARGIN_DB). A file
+    # that misses is encoded again, so a margin that fits the voice saves time.
+    encoder_margin_db: float | None = None
 
     def __init__(self, settings: VoiceSettings) -> None:
         check_settings(settings)
