@@ -5,6 +5,7 @@ of the file, a damaged entry or other code reads it again."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -261,3 +262,12 @@ def test_clearing_the_cache_removes_the_scripts_as_read(tmp_path: Path, cache: P
     ClipCache(cache).clear()
     assert sorted(p.name for p in cache.iterdir()) == ["keep.txt"]
 
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_too(tmp_path: Path, cache: Path) -> None:
+    """A name the file system gives as bytes that are not UTF-8 (an old USB stick)."""
+    path = tmp_path / os.fsdecode(b"caf\xe9.yaml")
+    path.write_text(GOOD_TECHNIQUE)
+    first = parsed.technique(path, str(path), "en")
+    assert parsed.technique(path, str(path), "en") == first
+    assert len(entries(cache)) == 1

@@ -116,7 +116,7 @@ def _cached(reader: str, path: Path, shown: str, parse: Callable[[], T]) -> T:
         return parse()  # it says why the file can't be read
     entry = default_cache_dir() / PARSED / f"{_name(reader, path, shown)}.pickle"
     key = hashlib.sha256(b"\0".join([_code(), reader.encode(), os.fsencode(path),
-                                     shown.encode(), raw])).digest()
+                                     os.fsencode(shown), raw])).digest()
     found = _load(entry, key)
     if found is not None:
         ok, value = found
@@ -134,7 +134,7 @@ def _cached(reader: str, path: Path, shown: str, parse: Callable[[], T]) -> T:
 
 def _name(reader: str, path: Path, shown: str) -> str:
     """One entry per file and reader: a file's next version replaces its last."""
-    where = b"\0".join([reader.encode(), os.fsencode(path.absolute()), shown.encode()])
+    where = b"\0".join([reader.encode(), os.fsencode(path.absolute()), os.fsencode(shown)])
     return hashlib.sha256(where).hexdigest()
 
 
