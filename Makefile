@@ -43,15 +43,18 @@ run: $(READY)
 # Two test processes (pytest-xdist): most tests wait on ffmpeg, a speech worker or the
 # browser, so two keep both cores busy (8 min 13 s against 12 min 7 s in one process,
 # measured on 2 cores in the same hour). Two, not one per core: each process builds the
-# session's shared fixtures (the quick start's routine) once for itself.
+# session's shared fixtures (the quick start's routine) once for itself. A test file's
+# tests stay in one process (--dist loadfile), in their order, sharing its fixtures:
+# spread apart, a test that reads what an earlier one made could run without it.
 TEST_PROCESSES ?= 2
+PYTEST = $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 test: $(DEV)
-	$(BIN)/python -m pytest -n $(TEST_PROCESSES)
+	$(PYTEST)
 
 # Everything but the end-to-end tests (the real voice and encoder, the browser).
 test-fast: $(DEV)
-	$(BIN)/python -m pytest -n $(TEST_PROCESSES) -m "not e2e"
+	$(PYTEST) -m "not e2e"
 
 lint: $(DEV)
 	$(BIN)/ruff check voiceguide tests bench hatch_build.py
