@@ -50,10 +50,12 @@ TEST_PROCESSES ?= 2
 PYTEST = $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 test: $(DEV)
+	@$(COMPILE)
 	$(PYTEST)
 
 # Everything but the end-to-end tests (the real voice and encoder, the browser).
 test-fast: $(DEV)
+	@$(COMPILE)
 	$(PYTEST) -m "not e2e"
 
 lint: $(DEV)
