@@ -185,7 +185,7 @@ def read_lexicon(path: Path, shown: str | None = None) -> dict[str, str]:
 def _read_mapping(path: Path, shown: str) -> _Document | None:
     """parse._read, with its message for a file that is not a mapping made about
     lexicons, and None for a file with nothing in it."""
-    from ruamel.yaml import YAML
+    from ruamel.yaml import YAML  # the YAML reader: only when a file is read, not kept
 
     from voiceguide.parse import _read
 

@@ -284,7 +284,7 @@ def validate_files(paths: Iterable[Path],
     scripts are checked by load_library); a client file fully, against `library()`
     (called only when a client file is among them): its techniques exist and its
     overrides apply to them, as `build`, `share` and `batch` check it."""
-    from voiceguide.parse import file_kind  # ruamel: validate reads every file it is given
+    from voiceguide.parse import file_kind  # the YAML reader: `validate FILE` reads them
 
     results: list[object] = []
     problems: list[Problem] = []
@@ -304,7 +304,7 @@ def validate_files(paths: Iterable[Path],
 def _parse_any(path: Path) -> object:
     """A script, the clinic profile, a lexicon or a client file, told apart by name and
     folder as the README lays them out."""
-    from voiceguide.parse import file_kind, parse_file  # ruamel: `validate FILE` reads it
+    from voiceguide.parse import file_kind, parse_file  # as above: only `validate FILE`
 
     shown = shown_path(path)
     if path.name == CLINIC_FILE:
