@@ -12,6 +12,10 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 DEV := $(VENV)/.dev
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# voiceguide's bytecode, written even where PYTHONDONTWRITEBYTECODE is set (the package is
+# installed editable, so Python would otherwise compile every module on every run: about
+# 0.2 s of each command). Files already up to date are skipped.
+COMPILE := $(BIN)/python -m compileall -q voiceguide
 OUT ?= output
 
 .PHONY: run test test-fast lint bench clean messages
@@ -21,6 +25,7 @@ $(READY): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "voiceguide needs Python 3.11 or newer on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e '.[piper]'
+	$(COMPILE)
 	@touch $(READY)
 
 # The test tools: the dev extras of pyproject.toml, added to the environment above
@@ -32,6 +37,7 @@ $(DEV): $(READY)
 	@touch $(DEV)
 
 run: $(READY)
+	@$(COMPILE)
 	$(BIN)/voiceguide build --out $(OUT)
 
 # Two test processes (pytest-xdist): most tests wait on ffmpeg, a speech worker or the
@@ -44,10 +50,12 @@ TEST_PROCESSES ?= 2
 PYTEST = $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 test: $(DEV)
+	@$(COMPILE)
 	$(PYTEST)
 
 # Everything but the end-to-end tests (the real voice and encoder, the browser).
 test-fast: $(DEV)
+	@$(COMPILE)
 	$(PYTEST) -m "not e2e"
 
 lint: $(DEV)

@@ -99,7 +99,7 @@ def _lengths(plan: TrackPlan, clips: Mapping[str, Clip], cues: Cues, frame: int
 def silence(samples: int, frame_rate: int) -> AudioSegment:
     """Exactly `samples` of digital silence. pydub counts `int(rate * ms / 1000)` frames,
     so asking for half a sample more gives the exact count whatever the rounding."""
-    pydub = import_pydub()
+    pydub = import_pydub(converter=False)  # wraps and makes silence: no ffmpeg
     quiet = pydub.AudioSegment.silent(duration=(samples + 0.5) * 1000 / frame_rate,
                                       frame_rate=frame_rate)
     assert int(quiet.frame_count()) == samples
@@ -108,7 +108,7 @@ def silence(samples: int, frame_rate: int) -> AudioSegment:
 
 def segment(clip: Clip) -> AudioSegment:
     """A clip as a pydub segment (mono, 16-bit), wrapping its bytes without a copy."""
-    pydub = import_pydub()
+    pydub = import_pydub(converter=False)  # wraps and makes silence: no ffmpeg
     return pydub.AudioSegment(data=clip.pcm, sample_width=2, frame_rate=clip.frame_rate,
                               channels=1)
 

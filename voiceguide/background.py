@@ -33,16 +33,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from voiceguide.errors import SettingsError
+from voiceguide.lazy import LazyModule
 from voiceguide.loudness import program_lufs
 from voiceguide.model import Clip, Placed, Speech
 from voiceguide.native import ffmpeg_exe
 from voiceguide.pcm import to_int16
 from voiceguide.sounds import REFERENCE_VOICE_LUFS
 from voiceguide.text import did_you_mean
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")  # imported on first use: a no-op rebuild never needs it
 
 BEDS: tuple[str, ...] = ("rain", "surf", "drone")
 LOOP_S = 60  # generated loops: long enough that no pattern is noticed repeating

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from voiceguide import __version__
+from voiceguide import __version__, parsed
 from voiceguide.assemble import (
     DEFAULT_FRAME_RATE,
     AssembledRoutine,
@@ -71,7 +71,6 @@ from voiceguide.model import (
     TrackPlan,
 )
 from voiceguide.mp3join import frame_samples
-from voiceguide.parse import parse_clinic
 from voiceguide.plan import (
     Framing,
     Pacing,
@@ -174,7 +173,7 @@ def lexicon_of_folder(scripts: Path | None = None) -> Lexicon:
     root = find_scripts(scripts)
     folders = [root, *filter(None, [base_of(root)])]
     profile = next((f / CLINIC_FILE for f in folders if (f / CLINIC_FILE).is_file()), None)
-    language = parse_clinic(profile, shown_path(profile)).language if profile else None
+    language = parsed.clinic(profile, shown_path(profile)).language if profile else None
     return lexicon_in(folders, language or DEFAULT_LANGUAGE)
 
 

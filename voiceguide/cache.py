@@ -6,7 +6,8 @@ the voice, rate and volume, and the text exactly as the voice is given it (after
 lexicon, so a changed respelling misses). Entries are written to a temporary file and
 renamed into place, so two builds at once never see half an entry; each entry carries a
 checksum of its audio, and one that fails it (truncated, corrupt) is ignored and
-rendered again, never used.
+rendered again, never used. The same folder keeps the script files as read
+(voiceguide.parsed).
 """
 
 from __future__ import annotations
@@ -30,12 +31,26 @@ CACHE_FORMAT = 2  # bump when trimming, the entry layout or the voice's seeding 
 _MAGIC = b"VGC1"
 _HEADER = struct.Struct("<4sII32s")  # magic, frame rate, samples, sha256 of the PCM
 _ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
+PARSED = "parsed"  # the folder of the script files as read (voiceguide.parsed)
 
 
 def default_cache_dir() -> Path:
     """$VOICEGUIDE_CACHE, else the user's cache folder (e.g. ~/.cache/voiceguide)."""
     configured = os.environ.get("VOICEGUIDE_CACHE")
     return Path(configured) if configured else Path(platformdirs.user_cache_dir("voiceguide"))
+
+
+def write_entry(path: Path, data: bytes) -> None:
+    """Write a cache entry whole or not at all (a temporary file renamed into place); a
+    cache that can't be written only costs speed, never the build."""
+    temp = temp_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_bytes(data)
+        temp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temp.unlink()
 
 
 @dataclass(frozen=True)
@@ -73,18 +88,10 @@ class ClipCache:
         return Clip(pcm, rate)
 
     def put(self, key: str, clip: Clip) -> None:
-        """Store a clip; a cache that can't be written only costs speed, never the build."""
-        path = self._path(key)
-        temp = temp_path(path)
+        """Store a clip."""
         header = _HEADER.pack(_MAGIC, clip.frame_rate, clip.samples,
                               hashlib.sha256(clip.pcm).digest())
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_bytes(header + clip.pcm)
-            temp.replace(path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                temp.unlink()
+        write_entry(self._path(key), header + clip.pcm)
 
     def _entries(self) -> list[Path]:
         if not self.root.is_dir():
@@ -105,7 +112,10 @@ class ClipCache:
         for entry in self._entries():
             with contextlib.suppress(OSError):
                 entry.unlink()
-        for folder in self.root.glob("??"):  # every entry lives in one of these
+        for parse in self.root.glob(f"{PARSED}/*.pickle"):  # the scripts as read (parsed.py)
+            with contextlib.suppress(OSError):
+                parse.unlink()
+        for folder in [*self.root.glob("??"), self.root / PARSED]:  # every entry's folder
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
         return before

@@ -33,12 +33,10 @@ from voiceguide.build import (
     timeline,
 )
 from voiceguide.cache import ClipCache, default_cache_dir
-from voiceguide.check import CheckReport, FileReport, check_folder
 from voiceguide.encode import FORMATS
 from voiceguide.engines import engine_names
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import ExitCode, ScriptError, SettingsError, VoiceguideError
-from voiceguide.export import Written
 from voiceguide.lexicon import phonemes
 from voiceguide.library import (
     SCRIPT_SUFFIXES,
@@ -49,14 +47,18 @@ from voiceguide.library import (
 )
 from voiceguide.model import Library, fmt_ms
 from voiceguide.plan import estimate_ms
-from voiceguide.say import say_to_file
 from voiceguide.settings import LIMITS, SLOW, Choices, Settings
-from voiceguide.share import FEED, PAGE, QR_PNG, QR_SVG, check_base_url, share
 from voiceguide.sounds import STYLES
 from voiceguide.starter import CLIENTS, start_library
 from voiceguide.text import language_problem, plural
 from voiceguide.voices import ESPEAK_ENGINES
 from voiceguide.voices_cli import voices_app
+
+# `check`, `say` and `share` import their modules when they run (numpy, the recognizer,
+# jinja2, segno): every command, a no-op `build` above all, starts faster without them.
+if TYPE_CHECKING:
+    from voiceguide.check import CheckReport, FileReport
+    from voiceguide.export import Written
 
 app = typer.Typer(
     help="Turn technique scripts into calm, timed, voice-guided audio (MP3).",
@@ -304,11 +306,6 @@ RoutineOrClient = Annotated[str | None, typer.Argument(
     help="A routine or technique id, or a client file (clients/maria.yaml) "
     "(default: the default routine).")]
 
-_SHARED_FILES = {PAGE: "the page: open it, or put the folder on a web host",
-                 FEED: "the podcast feed", QR_SVG: "the page's address as a QR code",
-                 QR_PNG: "the same, as a picture"}
-
-
 @app.command("share")
 def share_command(
     name: RoutineOrClient = None,
@@ -331,6 +328,8 @@ def share_command(
     captions and the written steps, a private podcast feed, the audio, a QR code, and a
     zip of it all, under OUT/<routine-id>/share/. Builds the routine first if its audio
     is missing or out of date (with the settings of its last build)."""
+    from voiceguide.share import FEED, PAGE, QR_PNG, QR_SVG, check_base_url, share
+
     if base_url is not None:
         check_base_url(base_url)  # before reading anything: a typo costs nothing
     names, client = _client_file([name] if name else [], client)
@@ -345,9 +344,12 @@ def share_command(
     size = sum(p.stat().st_size for p in shared.files)
     typer.echo(f"Shared {shown_path(shared.folder)}/ ({len(shared.files)} files, "
                f"{size / 1_000_000:.1f} MB)")
+    described = {PAGE: "the page: open it, or put the folder on a web host",
+                 FEED: "the podcast feed", QR_SVG: "the page's address as a QR code",
+                 QR_PNG: "the same, as a picture"}
     for path in shared.files:
-        if path.name in _SHARED_FILES:
-            typer.echo(f"  {path.name:<12} {_SHARED_FILES[path.name]}")
+        if path.name in described:
+            typer.echo(f"  {path.name:<12} {described[path.name]}")
     typer.echo(f"Zip to send: {shown_path(shared.archive)} "
                f"({shared.archive.stat().st_size / 1_000_000:.1f} MB)")
     if shared.base_url:
@@ -386,6 +388,8 @@ def check_command(
     where the manifest places it, pauses and holds are silent, loudness and true peak
     are as asked, and the full routine's chapters are the manifest's. Exit code 6 when
     anything is wrong, each problem named by its script's file:line."""
+    from voiceguide.check import check_folder
+
     client = None
     if name and Path(name).suffix in SCRIPT_SUFFIXES:
         client, name = Path(name), None
@@ -516,6 +520,8 @@ def say_command(
 ) -> None:
     """Say one line into an audio file, with the lexicon's respellings: hear how a word
     sounds before putting it in a script."""
+    from voiceguide.say import say_to_file
+
     lexicon = lexicon_of_folder(scripts)
     said = say_to_file(text, VoiceSettings(engine, voice, rate), lexicon, out)
     if said.spoken != " ".join(text.split()):

@@ -6,10 +6,12 @@ import io
 import textwrap
 from functools import lru_cache
 from pathlib import Path
-
-from PIL import Image, ImageDraw, ImageFont
+from typing import TYPE_CHECKING
 
 from voiceguide.messages import ENGLISH, Messages
+
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 SIZE = 1400  # podcast apps ask for 1400 to 3000 px squares
 _TOP = (74, 122, 120)  # calm teal
@@ -19,6 +21,8 @@ _SOFT = (250, 247, 240)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from PIL import ImageFont  # Pillow: only when a cover is drawn, never in a no-op build
+
     # Pillow's bundled font: no font files needed on the machine.
     return ImageFont.load_default(size=size)
 
@@ -26,6 +30,8 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 @lru_cache(maxsize=8)  # about 0.1 s a drawing; a build and its share ask for the same one
 def draw_cover(title: str, clinic: str, subtitle: str = "") -> bytes:
     """A square PNG: the routine's title and the clinic's name on a soft gradient."""
+    from PIL import Image, ImageDraw  # Pillow: only when a cover is drawn
+
     image = Image.new("RGB", (SIZE, SIZE))
     pixels = ImageDraw.Draw(image)
     for y in range(SIZE):
@@ -68,3 +74,17 @@ def cover_bytes(path: str | None, title: str, clinic: str, subtitle: str = "") -
         mime = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
         return data, mime
     return draw_cover(title, clinic, subtitle), "image/png"
+
+
+def image_problem(path: Path) -> str | None:
+    """Why an image file can't be used as a cover, or None when it can."""
+    from PIL import Image, UnidentifiedImageError  # Pillow: only for a clinic's own cover
+
+    if not path.is_file():
+        return f"the image '{path.name}' was not found (put it beside the profile or fix the path)"
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, UnidentifiedImageError):
+        return f"'{path.name}' is not an image that can be read (use a PNG or JPEG file)"
+    return None

@@ -18,8 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from voiceguide.assemble import AssembledRoutine, join_clips
 from voiceguide.atomic import checkpoint, link_or_copy, staged
@@ -33,6 +32,7 @@ from voiceguide.encode import (
     remux_mp3,
 )
 from voiceguide.errors import EngineError
+from voiceguide.lazy import LazyModule
 from voiceguide.loudness import (
     ENCODER_MARGIN_DB,
     Loudness,
@@ -71,6 +71,11 @@ from voiceguide.timeline import (
     track_chapters,
     webvtt_text,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")  # imported on first use: a no-op rebuild never needs it
 
 _OURS = "|".join(sorted(s.lstrip(".") for s in [*AUDIO_SUFFIXES, ".vtt", ".m3u8"]))
 

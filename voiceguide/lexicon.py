@@ -43,12 +43,10 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ruamel.yaml import YAML
-
+from voiceguide import parsed
 from voiceguide.errors import Problem, ScriptError, SettingsError
-from voiceguide.parse import _Document, _Positions, _read
 from voiceguide.text import (
     MARKUP_PROBLEM,
     has_control,
@@ -56,6 +54,9 @@ from voiceguide.text import (
     language_problem,
     normal_language,
 )
+
+if TYPE_CHECKING:
+    from voiceguide.parse import _Document
 
 LEXICONS = Path(__file__).resolve().parent / "lexicons"
 DEFAULT_LANGUAGE = "en"
@@ -136,11 +137,11 @@ def load_lexicon(language: str = DEFAULT_LANGUAGE, extra: Path | None = None,
     files: list[str] = []
     base = shipped_path(language)
     if base is not None:
-        merged.update(read_lexicon(base, f"voiceguide/lexicons/{base.name}"))
+        merged.update(parsed.lexicon(base, f"voiceguide/lexicons/{base.name}"))
         files.append(f"voiceguide/lexicons/{base.name}")
     if extra is not None:
         name = shown or str(extra)
-        merged.update(read_lexicon(extra, name))
+        merged.update(parsed.lexicon(extra, name))
         files.append(name)
     return Lexicon(tuple(sorted(merged.items())), tuple(files))
 
@@ -148,6 +149,8 @@ def load_lexicon(language: str = DEFAULT_LANGUAGE, extra: Path | None = None,
 def read_lexicon(path: Path, shown: str | None = None) -> dict[str, str]:
     """One lexicon file -> {word in lower case: respelling}. An empty file (or one with
     only comments) is an empty lexicon."""
+    from voiceguide.parse import _Positions  # ruamel: parsed.lexicon keeps what it gives
+
     shown = shown or str(path)
     doc = _read_mapping(path, shown)
     if doc is None:
@@ -182,6 +185,10 @@ def read_lexicon(path: Path, shown: str | None = None) -> dict[str, str]:
 def _read_mapping(path: Path, shown: str) -> _Document | None:
     """parse._read, with its message for a file that is not a mapping made about
     lexicons, and None for a file with nothing in it."""
+    from ruamel.yaml import YAML  # the YAML reader: only when a file is read, not kept
+
+    from voiceguide.parse import _read
+
     try:
         doc = _read(path, shown)
     except ScriptError as exc:

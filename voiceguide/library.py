@@ -12,9 +12,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
+from voiceguide import parsed
 from voiceguide.errors import Problem, ScriptError, SettingsError
 from voiceguide.model import (
     Client,
@@ -27,14 +25,6 @@ from voiceguide.model import (
     Source,
     Technique,
     walk,
-)
-from voiceguide.parse import (
-    file_kind,
-    parse_client,
-    parse_clinic,
-    parse_file,
-    parse_routine,
-    parse_technique,
 )
 from voiceguide.text import did_you_mean, normal_language
 
@@ -108,13 +98,13 @@ class _Read:
         broken: set[str] = set()
         for path in script_files(folder / "techniques"):
             try:
-                techniques.append(parse_technique(path, shown_path(path), language))
+                techniques.append(parsed.technique(path, shown_path(path), language))
             except ScriptError as exc:
                 self.problems.extend(exc.problems)
                 broken.update(_written_id(path))
         for path in script_files(folder / "routines"):
             try:
-                routines.append(parse_routine(path, shown_path(path)))
+                routines.append(parsed.routine(path, shown_path(path)))
             except ScriptError as exc:
                 self.problems.extend(exc.problems)
         self.problems += _duplicates(techniques) + _duplicates(routines)
@@ -137,7 +127,7 @@ def load_library(root: Path, clinic_file: Path | None = None,
     profile = clinic_file or _first_file([root, *([base] if base else [])], CLINIC_FILE)
     if profile is not None:
         try:
-            clinic = parse_clinic(profile, shown_path(profile))
+            clinic = parsed.clinic(profile, shown_path(profile))
         except ScriptError as exc:
             problems.extend(exc.problems)
     folders = [root] if base is None or not clinic.bundled else [base, root]
@@ -184,7 +174,8 @@ def _first_file(folders: Iterable[Path], name: str) -> Path | None:
 def load_client(path: Path, library: Library) -> Client:
     """A client file, checked against the library: every technique it names exists, and
     every override is for a chosen technique."""
-    client = parse_client(path, shown_path(path), library.clinic.language or DEFAULT_LANGUAGE)
+    client = parsed.client(path, shown_path(path),
+                           library.clinic.language or DEFAULT_LANGUAGE)
     problems = [_at(source, f"no technique has the id '{tid}'{_suggest(tid, library.techniques)}")
                 for tid, source in zip(client.techniques, client.technique_sources, strict=True)
                 if tid not in library.techniques]
@@ -271,6 +262,9 @@ def _missing_references(routine: Routine, known: set[str]) -> list[Problem]:
 def _written_id(path: Path) -> list[str]:
     """The id a technique file gives itself, read as plainly as possible (the file has
     problems), or none."""
+    from ruamel.yaml import YAML  # only for a file with problems
+    from ruamel.yaml.error import YAMLError
+
     try:
         data = YAML(typ="safe").load(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, YAMLError):
@@ -290,6 +284,8 @@ def validate_files(paths: Iterable[Path],
     scripts are checked by load_library); a client file fully, against `library()`
     (called only when a client file is among them): its techniques exist and its
     overrides apply to them, as `build`, `share` and `batch` check it."""
+    from voiceguide.parse import file_kind  # the YAML reader: `validate FILE` reads them
+
     results: list[object] = []
     problems: list[Problem] = []
     for path in paths:
@@ -308,15 +304,15 @@ def validate_files(paths: Iterable[Path],
 def _parse_any(path: Path) -> object:
     """A script, the clinic profile, a lexicon or a client file, told apart by name and
     folder as the README lays them out."""
-    from voiceguide.lexicon import read_lexicon  # lexicon imports parse: import late
+    from voiceguide.parse import file_kind, parse_file  # as above: only `validate FILE`
 
     shown = shown_path(path)
     if path.name == CLINIC_FILE:
-        return parse_clinic(path, shown)
+        return parsed.clinic(path, shown)
     if path.name == LEXICON_FILE:
-        return read_lexicon(path, shown)
+        return parsed.lexicon(path, shown)
     if file_kind(path) == "client":
-        return parse_client(path, shown, _language_near(path))
+        return parsed.client(path, shown, _language_near(path))
     return parse_file(path, shown, _language_near(path))
 
 
@@ -327,7 +323,7 @@ def _language_near(path: Path) -> str:
         profile = folder / CLINIC_FILE
         if profile.is_file():
             try:
-                return parse_clinic(profile, shown_path(profile)).language or DEFAULT_LANGUAGE
+                return parsed.clinic(profile, shown_path(profile)).language or DEFAULT_LANGUAGE
             except ScriptError:
                 break  # checked on its own, if it is named
     return DEFAULT_LANGUAGE

@@ -14,12 +14,17 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from voiceguide.errors import SettingsError
+from voiceguide.lazy import LazyModule
 from voiceguide.model import Clip
 from voiceguide.pcm import to_int16
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")  # imported on first use: a no-op rebuild never needs it
 
 
 def import_loudness_libraries() -> None:

@@ -832,23 +832,28 @@ def _language_of(doc: _Document, default: str | None = "en") -> str | None:
 def parse_clinic(path: Path, shown: str | None = None) -> Clinic:
     """The clinic profile. A cover image is checked here, so a missing or unreadable one
     stops the build before anything is written."""
+    from voiceguide.parsed import check_cover  # parsed imports this module on a miss
+
+    return check_cover(read_clinic(path, shown), path)
+
+
+def read_clinic(path: Path, shown: str | None = None) -> Clinic:
+    """The clinic profile as written: its cover is the file name it gives, unchecked."""
     doc = _read(path, shown or str(path))
     schema = _validate(doc, ClinicSchema, _language_of(doc))
-    cover = None
-    if schema.cover:
-        cover_path = path.parent / schema.cover
-        problem = image_problem(cover_path)
-        if problem:
-            raise ScriptError([_Positions(doc).problem(("cover",), f"'cover': {problem}",
-                                                       at_value=True)])
-        cover = str(cover_path.resolve())
     return Clinic(name=schema.name, website=schema.website.strip(), contact=schema.contact,
-                  cover=cover, language=schema.language, safety=schema.safety,
-                  intro=schema.intro, outro=schema.outro, engine=schema.engine,
-                  voice=schema.voice, rate=schema.rate, file=doc.file,
+                  cover=schema.cover or None, language=schema.language,
+                  safety=schema.safety, intro=schema.intro, outro=schema.outro,
+                  engine=schema.engine, voice=schema.voice, rate=schema.rate, file=doc.file,
                   share_url=schema.share_url.strip(), bundled=schema.bundled,
                   translations=tuple((normal_language(code), ClinicWords(**words.model_dump()))
                                      for code, words in schema.translations.items()))
+
+
+def problem_at(path: Path, shown: str, loc: Loc, message: str) -> Problem:
+    """A problem at the value of a field of a file that parsed (e.g. a cover image
+    that can't be read), with its line."""
+    return _Positions(_read(path, shown)).problem(loc, message, at_value=True)
 
 
 def parse_client(path: Path, shown: str | None = None, language: str | None = None
@@ -874,17 +879,3 @@ def parse_client(path: Path, shown: str | None = None, language: str | None = No
         override_sources=tuple(Source(doc.file, *positions.find(("overrides", tid)))
                                for tid, _ in overrides),
     )
-
-
-def image_problem(path: Path) -> str | None:
-    """Why an image file can't be used as a cover, or None when it can."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        return f"the image '{path.name}' was not found (put it beside the profile or fix the path)"
-    try:
-        with Image.open(path) as image:
-            image.verify()
-    except (OSError, UnidentifiedImageError):
-        return f"'{path.name}' is not an image that can be read (use a PNG or JPEG file)"
-    return None

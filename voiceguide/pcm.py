@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from voiceguide.lazy import LazyModule
 from voiceguide.model import Clip
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")  # imported on first use: a no-op rebuild never needs it
 
 
 def resample(clip: Clip, frame_rate: int) -> Clip:

@@ -47,16 +47,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
-import numpy as np
-
 from voiceguide.errors import SettingsError
+from voiceguide.lazy import LazyModule
 from voiceguide.loudness import pyloudnorm_lufs
 from voiceguide.model import Clip, CueName
 from voiceguide.pcm import KEEP_MARGIN_MS, to_int16, trim
 from voiceguide.text import did_you_mean
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from voiceguide.cache import ClipCache
+else:
+    np = LazyModule("numpy")  # imported on first use: a no-op rebuild takes its cues from the cache
 
 STYLES: tuple[str, ...] = ("bowl", "chime", "wood")
 DEFAULT_STYLE = "bowl"

@@ -15,30 +15,6 @@ import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mutagen.flac import Picture
-from mutagen.id3 import (
-    APIC,
-    CHAP,
-    COMM,
-    CTOC,
-    ID3,
-    TALB,
-    TCON,
-    TDRC,
-    TIT2,
-    TLAN,
-    TPE1,
-    TPE2,
-    TRCK,
-    WXXX,
-    CTOCFlags,
-    PictureType,
-)
-from mutagen.mp4 import MP4, MP4Cover
-from mutagen.oggopus import OggOpus
-from mutagen.oggvorbis import OggVorbis
-from mutagen.wave import WAVE
-
 from voiceguide.model import Chapter, clock
 
 GENRE = "Health & Fitness"  # the podcast category guided self-care lives in
@@ -86,7 +62,30 @@ def write_tags(path: Path, audio_format: str, tags: Tags) -> None:
         _write_vorbis_comments(path, audio_format, tags)
 
 
+# mutagen is imported by each writer: a rebuild with nothing to do writes no tags.
+
+
 def _write_id3(path: Path, audio_format: str, tags: Tags) -> None:
+    from mutagen.id3 import (
+        APIC,
+        CHAP,
+        COMM,
+        CTOC,
+        ID3,
+        TALB,
+        TCON,
+        TDRC,
+        TIT2,
+        TLAN,
+        TPE1,
+        TPE2,
+        TRCK,
+        WXXX,
+        CTOCFlags,
+        PictureType,
+    )
+    from mutagen.wave import WAVE
+
     id3 = ID3()
     lang = language_3(tags.language)
     id3.add(TIT2(encoding=3, text=tags.title))
@@ -143,6 +142,8 @@ def _chapter_ids(chapters: tuple[Chapter, ...]) -> list[str]:
 
 
 def _write_mp4(path: Path, tags: Tags) -> None:
+    from mutagen.mp4 import MP4, MP4Cover
+
     mp4 = MP4(str(path))
     if mp4.tags is None:
         mp4.add_tags()
@@ -159,6 +160,11 @@ def _write_mp4(path: Path, tags: Tags) -> None:
 
 
 def _write_vorbis_comments(path: Path, audio_format: str, tags: Tags) -> None:
+    from mutagen.flac import Picture
+    from mutagen.id3 import PictureType
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+
     ogg = OggOpus(str(path)) if audio_format == "opus" else OggVorbis(str(path))
     picture = Picture()
     picture.type = PictureType.COVER_FRONT

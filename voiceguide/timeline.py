@@ -8,8 +8,6 @@ import html
 import io
 from dataclasses import dataclass
 
-import webvtt
-
 from voiceguide.assemble import AssembledRoutine
 from voiceguide.messages import ENGLISH, Messages
 from voiceguide.model import Chapter, Cue, Speech, Track, clock, samples_to_ms
@@ -95,6 +93,8 @@ def webvtt_text(lines: list[Line], language: str | None = None) -> str:
     """WebVTT, written with webvtt-py. It writes cue text as given, so '&', '<' and '>'
     are escaped here (WebVTT would read them as entities and tags). With a language, a
     `Language:` header says it (as HLS and most caption tools read it)."""
+    import webvtt  # here: a rebuild with nothing to do writes no captions
+
     vtt = webvtt.WebVTT(captions=[
         webvtt.Caption(clock(line.start_ms), clock(line.end_ms),
                        html.escape(line.text, quote=False)) for line in lines],

@@ -7,13 +7,18 @@ session would pass unnoticed until a client hears it.
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from voiceguide.errors import EngineError, SettingsError
+from voiceguide.lazy import LazyModule
 from voiceguide.model import Clip
 from voiceguide.settings import LIMITS, VoiceSettings
 from voiceguide.text import MARKUP_PROBLEM, count_words, has_markup, most_words, preview
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")  # imported on first use: a no-op rebuild never needs it
 
 SANE_RATES = frozenset({8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000})
 SILENCE_DBFS = -50.0

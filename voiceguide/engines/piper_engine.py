@@ -28,16 +28,20 @@ import json
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from voiceguide import voices as piper_voices
 from voiceguide.engines.base import VoiceInfo, VoiceSettings
 from voiceguide.engines.worker import WorkerEngine
 from voiceguide.errors import EngineError
+from voiceguide.lazy import LazyModule
 from voiceguide.model import Clip, ms_to_samples
 from voiceguide.pcm import trim
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")  # imported on first use: a no-op rebuild never needs it
 
 BREATH_MS = 350  # between the sentences of one utterance
 THREADS = 1
