@@ -435,8 +435,9 @@ def _build(library: Library, targets: list[Target], settings: Settings,
     # the estimate, it is nearly always right, and saves starting a voice again for one
     # sentence after the rest (0.3 s; a second with a neural voice). A wrong guess is
     # said again then (see _plan_all).
-    texts += [g for g in dict.fromkeys(map(_overview_guess, targets, plans,
-                                           [settings] * len(plans))) if g not in texts]
+    guesses = dict.fromkeys(_overview_guess(target, plan, settings)
+                            for target, plan in zip(targets, plans, strict=True))
+    texts += [guess for guess in guesses if guess not in texts]
     files = sum(audio_file_count(t.routine) for t in targets)
     # Not entered with `with`: a worker starts only if something is not in the cache.
     engines = [make_engine(settings.voice_settings()) for _ in range(max(options.jobs, 1))]

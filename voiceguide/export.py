@@ -39,12 +39,10 @@ from voiceguide.loudness import (
     LoudnessMeter,
     LoudnessTarget,
     Normalized,
-    arrays,
     correction,
     measure,
     measure_pieces,
     normalization,
-    streamed_lufs,
 )
 from voiceguide.manifest import (
     FORMAT,
@@ -164,14 +162,9 @@ def _normalized(clips: Sequence[Clip], publishing: Publishing) -> list[Normalize
 
 def limiter_lift_db(clip: Clip, publishing: Publishing) -> float:
     """How many dB more than the plain gain to the target `clip` is raised when normalized,
-    because its limiter takes part of the loudness back (0: nothing to normalize)."""
-    target = publishing.loudness
-    normalized = _normalized([clip], publishing)[0]
-    if target is None or normalized.gain is None:
-        return 0.0
-    loudness = streamed_lufs(arrays(clip), clip.frame_rate)
-    plain = target.lufs - publishing.encoding.audio.encoder_gain_db - loudness
-    return max(20 * math.log10(normalized.gain) - plain, 0.0)
+    because its limiter takes part of the loudness back (0: nothing to normalize), as
+    the normalization that the export will repeat finds it."""
+    return max(_normalized([clip], publishing)[0].limiter_lift_db, 0.0)
 
 
 # Encodes again, each aimed by what the last one did, when a file misses the loudness

@@ -535,6 +535,9 @@ class Normalized:
     source: Clip
     gain: float | None = None
     curve: np.ndarray | None = None
+    # How many dB more than the plain gain to the target `gain` is, because the limiter
+    # takes part of the loudness back (a background bed is set this much lower).
+    limiter_lift_db: float = 0.0
 
     @property
     def frame_rate(self) -> int:
@@ -617,7 +620,7 @@ def normalization(clip: Clip, target: LoudnessTarget,
         gain_db += error / slope
     assert best is not None  # (SEARCH_TRIES >= 1)
     _, gain, curve = best  # the closest: the encode's check corrects what is still off
-    return Normalized(clip, gain, curve)
+    return Normalized(clip, gain, curve, 20 * math.log10(gain) - (target.lufs - loudness))
 
 
 def normalize(clip: Clip, target: LoudnessTarget, margin_db: float = ENCODER_MARGIN_DB
