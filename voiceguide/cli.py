@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, cast
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
-from rich.progress import Progress as Bars
 
 from voiceguide import __version__
 from voiceguide.background import BEDS
@@ -259,6 +256,21 @@ def build_command(
         say_built(result, list_files=True)
 
 
+def _may_draw(quiet: bool) -> bool:
+    """Whether progress bars may be drawn: on a terminal (or where FORCE_COLOR or
+    TTY_COMPATIBLE=1 say to draw as on one), unless `quiet`. rich is imported only then:
+    it costs a tenth of a rebuild that has nothing to do."""
+    if quiet:
+        return False
+    environ = os.environ
+    return bool((sys.stderr is not None and sys.stderr.isatty())
+                or environ.get("TTY_COMPATIBLE") == "1" or environ.get("FORCE_COLOR"))
+
+
+def _waiting_line(folder: Path) -> str:
+    return f"Waiting for another voiceguide to finish writing {shown_path(folder)}/ ..."
+
+
 @contextmanager
 def progress_bars(quiet: bool = False, clients: int = 0
                   ) -> Iterator[tuple[Progress, Callable[[], None]]]:
@@ -266,10 +278,17 @@ def progress_bars(quiet: bool = False, clients: int = 0
     not `quiet`: sentences said of all, audio files written of all, and with `clients`
     a batch's clients done of all. Yields the callbacks for the build and one to call
     when a client is done."""
+    if not _may_draw(quiet):
+        yield Progress(waiting=lambda folder: typer.echo(_waiting_line(folder), err=True)
+                       ), lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+    from rich.progress import Progress as Bars
+
     console = Console(stderr=True)
     with Bars(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-              transient=True, console=console,
-              disable=quiet or not console.is_terminal) as bars:
+              transient=True, console=console, disable=not console.is_terminal) as bars:
         done = bars.add_task("Clients", total=clients) if clients else None
         speak = bars.add_task("Speaking", total=None)
         encode = bars.add_task("Encoding", total=None)
@@ -284,8 +303,7 @@ def progress_bars(quiet: bool = False, clients: int = 0
                 bars.advance(done)
 
         def waiting(folder: Path) -> None:
-            console.print(f"Waiting for another voiceguide to finish writing "
-                          f"{shown_path(folder)}/ ...", highlight=False)
+            console.print(_waiting_line(folder), highlight=False)
 
         yield Progress(started=started, spoke=lambda _: bars.advance(speak),
                        wrote=lambda _: bars.advance(encode), waiting=waiting), client_done
