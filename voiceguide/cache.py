@@ -13,16 +13,20 @@ rendered again, never used. The same folder keeps the script files as read
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import struct
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import platformdirs
 
+from voiceguide import __version__
 from voiceguide.atomic import temp_path
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.model import Clip
@@ -32,12 +36,45 @@ _MAGIC = b"VGC1"
 _HEADER = struct.Struct("<4sII32s")  # magic, frame rate, samples, sha256 of the PCM
 _ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
 PARSED = "parsed"  # the folder of the script files as read (voiceguide.parsed)
+WRITTEN = "written"  # the folder of what builds last saw of their files (freshness)
+SAID = "said.json"  # what num2words and Babel said (voiceguide.said)
+
+
+@functools.cache
+def code_digest() -> bytes:
+    """voiceguide's own code and Python's version: its modules known by size and time of
+    change, as Python's own bytecode cache knows them (reading them all would cost more
+    than a rebuild with nothing to do)."""
+    parts = [sys.version, __version__]
+    package = Path(__file__).parent
+    for module in sorted(package.glob("*.py")):
+        status = module.stat()
+        parts.append(f"{module.name} {status.st_size} {status.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).digest()
 
 
 def default_cache_dir() -> Path:
     """$VOICEGUIDE_CACHE, else the user's cache folder (e.g. ~/.cache/voiceguide)."""
     configured = os.environ.get("VOICEGUIDE_CACHE")
     return Path(configured) if configured else Path(platformdirs.user_cache_dir("voiceguide"))
+
+
+def installed(name: str) -> list[str]:
+    """The installed metadata folders of a library ('pydantic-2.14.4.dist-info')."""
+    try:  # the top-level package: finding ruamel.yaml would import ruamel
+        spec = importlib.util.find_spec(name.partition(".")[0])
+    except (ImportError, ValueError):
+        return []
+    places = spec.submodule_search_locations if spec else None
+    if not places:
+        return []
+    site = Path(next(iter(places))).parent
+    wanted = name.replace(".", "_").lower() + "-"
+    try:
+        return sorted(p.name for p in site.iterdir() if p.name.endswith(".dist-info")
+                      and p.name.replace(".", "_").lower().startswith(wanted))
+    except OSError:
+        return []
 
 
 def write_entry(path: Path, data: bytes) -> None:
@@ -85,7 +122,7 @@ class ClipCache:
         if magic != _MAGIC or len(pcm) != 2 * samples or rate <= 0 or \
                 hashlib.sha256(pcm).digest() != digest:
             return None
-        return Clip(pcm, rate)
+        return Clip.checked(pcm, rate, digest.hex())
 
     def put(self, key: str, clip: Clip) -> None:
         """Store a clip."""
@@ -112,10 +149,13 @@ class ClipCache:
         for entry in self._entries():
             with contextlib.suppress(OSError):
                 entry.unlink()
-        for parse in self.root.glob(f"{PARSED}/*.pickle"):  # the scripts as read (parsed.py)
+        # the scripts as read (parsed.py), and what builds saw of their files (freshness)
+        # and what the language libraries said (said.py)
+        for kept in [*self.root.glob(f"{PARSED}/*.pickle"),
+                     *self.root.glob(f"{WRITTEN}/*.json"), self.root / SAID]:
             with contextlib.suppress(OSError):
-                parse.unlink()
-        for folder in [*self.root.glob("??"), self.root / PARSED]:  # every entry's folder
+                kept.unlink()
+        for folder in [*self.root.glob("??"), self.root / PARSED, self.root / WRITTEN]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
         return before

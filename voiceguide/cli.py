@@ -55,7 +55,7 @@ from voiceguide.voices_cli import voices_app
 # jinja2, segno): every command, a no-op `build` above all, starts faster without them.
 if TYPE_CHECKING:
     from voiceguide.check import CheckReport, FileReport
-    from voiceguide.export import Written
+    from voiceguide.publishing import Written
 
 app = typer.Typer(
     help="Turn technique scripts into calm, timed, voice-guided audio (MP3).",
