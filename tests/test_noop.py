@@ -15,10 +15,14 @@ import pytest
 # What a no-op rebuild must never import: numpy and scipy (the meters, the cues, the
 # beds), the YAML reader and the schemas (parsing), the tag writer, the cover, captions,
 # the share page and its QR code, the recognizer of `check`, and the search for ffmpeg
-# (imageio-ffmpeg): nothing is encoded.
+# (imageio-ffmpeg): nothing is encoded; nor the export and the manifest's schemas (the
+# files are checked from what was noted of them), the language libraries (what they said
+# is kept), or rich (no terminal, no progress bars). pydantic is not on the list: typer
+# itself uses it to read the command line.
 HEAVY = ("numpy", "scipy", "pyloudnorm", "ruamel", "voiceguide.parse", "mutagen", "PIL",
          "webvtt", "jinja2", "segno", "voiceguide.share", "voiceguide.check", "pocketsphinx",
-         "imageio_ffmpeg")
+         "imageio_ffmpeg", "voiceguide.export", "voiceguide.manifest", "babel", "num2words",
+         "rich")
 
 # Runs the command as the `voiceguide` entry point does and, at exit, lists the modules
 # it imported.
@@ -70,8 +74,8 @@ def test_a_no_op_rebuild_imports_none_of_the_heavy_libraries(
     assert imported == [], f"a no-op rebuild imported {imported}"
     # The list means something: the cold build did need them (bar the page, the
     # recognizer and captions' and the cover's libraries, which it may skip).
-    assert {"numpy", "scipy", "ruamel", "voiceguide.parse", "mutagen", "imageio_ffmpeg"
-            } <= set(cold)
+    assert {"numpy", "scipy", "ruamel", "voiceguide.parse", "mutagen", "imageio_ffmpeg",
+            "voiceguide.export", "voiceguide.manifest", "babel", "num2words"} <= set(cold)
 
 
 def test_a_lazy_module_is_imported_at_its_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
