@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import HELLO, Writer
 
 from voiceguide import messages, said
 from voiceguide.build import BuildOptions, build
@@ -111,3 +112,22 @@ def test_words_said_by_other_versions_of_the_libraries_are_not_used(
     monkeypatch.setattr(messages, "_SAID", {})
     said.recall(tmp_path)
     assert messages.ENGLISH.number(4) == "four"
+
+
+def test_a_damaged_sentence_found_when_its_audio_is_needed_is_spoken_again(
+        scripts: Path, write: Writer, tmp_path: Path) -> None:
+    """A no-op reads the cached sentences' headers only; the build that needs their
+    audio finds one damaged, speaks it again, and repairs the entry."""
+    first = _build(scripts, tmp_path)
+    cache = ClipCache(tmp_path / "cache")
+    rate = json.loads(first.manifest.read_text())["routine"]["frame_rate"]
+    cues = {cue_key(name, rate, "bowl") for name in CUE_NAMES}
+    entry = next(p for p in sorted((tmp_path / "cache").glob("??/*.clip"))
+                 if p.stem not in cues)
+    data = entry.read_bytes()
+    entry.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # the header still fits
+    assert _build(scripts, tmp_path).unchanged  # the files were made from the good one
+    write("techniques/hello.yaml", HELLO.replace("Welcome.", "Welcome back."))
+    again = _build(scripts, tmp_path)
+    assert not again.unchanged
+    assert cache.get(entry.stem) is not None

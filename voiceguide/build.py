@@ -22,7 +22,7 @@ from voiceguide.assemble import (
 )
 from voiceguide.atomic import folder_lock, remove_leftovers
 from voiceguide.background import Bed, load_bed, mix_background, speech_spans
-from voiceguide.cache import WRITTEN, ClipCache, default_cache_dir
+from voiceguide.cache import WRITTEN, ClipCache, DamagedEntry, default_cache_dir
 from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import Engine
@@ -408,7 +408,19 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
 
 def _build(library: Library, targets: list[Target], settings: Settings,
            options: BuildOptions, progress: Progress | None) -> list[Written]:
-    """Build targets that share their settings (and so their voice)."""
+    """Build targets that share their settings (and so their voice). The sentences in the
+    cache are first known by their entries' headers alone, which is all a rebuild with
+    nothing to do needs; one whose audio, once needed, is found damaged means building
+    again with every entry read (and a damaged one spoken again)."""
+    try:
+        return _build_once(library, targets, settings, options, progress, unread=True)
+    except DamagedEntry:
+        return _build_once(library, targets, settings, options, progress, unread=False)
+
+
+def _build_once(library: Library, targets: list[Target], settings: Settings,
+                options: BuildOptions, progress: Progress | None, unread: bool
+                ) -> list[Written]:
     encoding, loudness = encoding_of(settings), loudness_of(settings)
     check_style(settings.cues)
     # A Piper voice may live beside the scripts; the manifest names the voice used.
@@ -439,7 +451,7 @@ def _build(library: Library, targets: list[Target], settings: Settings,
     try:
         progress.started(len(texts) + len(targets), files)
         clips = render(texts, engines, progress.spoke, lexicon, options.cache,
-                       meanwhile=import_loudness_libraries)
+                       meanwhile=import_loudness_libraries, unread=unread)
         cues = load_cues(settings.cues, frame_rate_of(clips), options.cache)
         planned = _plan_all(targets, library, settings, engines[0], clips, cues, progress,
                             lexicon, options.cache)

@@ -14,6 +14,7 @@ break. The two talk through a socket pair with multiprocessing's Connection.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -197,13 +198,7 @@ class WorkerEngine(Engine):
         return self._version
 
     def identity(self) -> str:
-        found = []
-        for package in self.packages:
-            try:
-                found.append(f"{package} {metadata.version(package)}")
-            except metadata.PackageNotFoundError:
-                found.append(f"{package} (system library)")
-        return f"{self.name}: {', '.join(found)}"
+        return f"{self.name}: {_versions(self.packages)}"
 
     def _call(self, request: tuple[str, str | None] | None, timeout: float, doing: str) -> Any:
         """Send `request` (None: just read the start-up reply) and wait for the reply.
@@ -252,3 +247,16 @@ class WorkerEngine(Engine):
             conn.close()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+@functools.cache
+def _versions(packages: tuple[str, ...]) -> str:
+    """'pyttsx3 2.99, espeakng-loader 0.2.4': looked up once (each lookup reads the
+    installed metadata; a build asks for it more than once)."""
+    found = []
+    for package in packages:
+        try:
+            found.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{package} (system library)")
+    return ", ".join(found)
