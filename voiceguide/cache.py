@@ -24,8 +24,6 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import platformdirs
-
 from voiceguide import __version__
 from voiceguide.atomic import temp_path
 from voiceguide.engines.base import VoiceSettings
@@ -106,7 +104,11 @@ def _clip(data: bytes) -> Clip | None:
 def default_cache_dir() -> Path:
     """$VOICEGUIDE_CACHE, else the user's cache folder (e.g. ~/.cache/voiceguide)."""
     configured = os.environ.get("VOICEGUIDE_CACHE")
-    return Path(configured) if configured else Path(platformdirs.user_cache_dir("voiceguide"))
+    if configured:
+        return Path(configured)
+    import platformdirs  # only here: a few ms of every command that sets the folder
+
+    return Path(platformdirs.user_cache_dir("voiceguide"))
 
 
 def installed(name: str) -> list[str]:

@@ -2,9 +2,11 @@
 
 Only VoiceguideError is caught and shown as a message; anything else is a bug, shown as
 one line unless --debug asks for the traceback.
-"""
 
-from __future__ import annotations
+The annotations here are evaluated when each command is defined (no `from __future__
+import annotations`): typer reads every command's on each run, and evaluating them from
+strings each time took 15 ms of every command.
+"""
 
 import os
 import sys
@@ -309,7 +311,7 @@ def progress_bars(quiet: bool = False, clients: int = 0
                        wrote=lambda _: bars.advance(encode), waiting=waiting), client_done
 
 
-def say_built(result: Written, list_files: bool) -> None:
+def say_built(result: "Written", list_files: bool) -> None:
     if result.unchanged:
         typer.echo(f"Unchanged {shown_path(result.folder)}/ (nothing to do)")
         return
@@ -381,7 +383,7 @@ def share_command(
 _CHECK_ROW = "{:<22} {:>9} {:>6} {:>9} {:>6} {:>6} {:>8}"
 
 
-def _check_row(report: FileReport) -> str:
+def _check_row(report: "FileReport") -> str:
     wer = report.wer
     chapters = {None: "-", True: "ok", False: "WRONG"}[report.chapters_ok]
     return _CHECK_ROW.format(
@@ -420,7 +422,7 @@ def check_command(
     folder = out / target.routine.id
     header = {"printed": False}
 
-    def done(report: FileReport) -> None:
+    def done(report: "FileReport") -> None:
         if not header["printed"]:
             typer.echo(f"Checking {shown_path(folder)}/")
             typer.echo(_CHECK_ROW.format("file", "sentences", "WER", "silences", "LUFS",
@@ -432,7 +434,7 @@ def check_command(
                               not no_wer, done))
 
 
-def _say_checked(report: CheckReport) -> None:
+def _say_checked(report: "CheckReport") -> None:
     for note in report.notes:
         typer.echo(note)
     if report.wer is not None:
