@@ -127,3 +127,60 @@ def test_real_routine_full_file_is_its_tracks_sample_for_sample(quickstart: Path
                           "csv=p=0", str(quickstart / manifest["routine"]["file"])],
                          capture_output=True, text=True, check=True).stdout
     assert float(out) == pytest.approx(seconds, abs=2 * MP3_FRAME / rate)
+
+
+def test_the_full_routine_is_metered_from_its_tracks_cells(tmp_path: Path) -> None:
+    """Tracks metered apart, their cells back to back: the loudness of the joined audio
+    (to 1e-6 LU), whatever each track's length in 100 ms steps."""
+    from voiceguide.loudness import (
+        LoudnessMeter,
+        cell_samples,
+        cells_lufs,
+        measure_pieces,
+        streamed_lufs,
+    )
+
+    cell = cell_samples(RATE, FRAME)
+    assert cell == 9
+    edge = join_silence(RATE)
+    tracks = [tone_track(FRAME * n, edge, edge, seed).pcm for n, seed in
+              [(211, 1), (97, 2), (403, 3)]] + [tone_track(FRAME * 50 + 7, edge, 0, 4).pcm]
+    arrays = [np.frombuffer(t, dtype="<i2") for t in tracks]
+    arrays[2] = (arrays[2] // 4).astype("<i2")  # 12 dB quieter than the others
+    cells = [measure_pieces([a], RATE, cell)[1] for a in arrays]
+    joined = streamed_lufs([np.concatenate(arrays)], RATE)
+    assert cells_lufs(cells, RATE, cell) == pytest.approx(joined, abs=1e-6)
+    # Not a coincidence of equal levels: leaving out a track changes the figure.
+    assert abs(cells_lufs(cells[:2], RATE, cell) - joined) > 0.5
+    meter = LoudnessMeter(RATE, cell=cell)
+    meter.feed(arrays[0][:1000])  # pieces that are not whole cells carry over
+    meter.feed(arrays[0][1000:])
+    assert np.allclose(meter.cells(), cells[0], rtol=1e-6)
+
+
+def test_an_edit_meters_the_full_routine_without_decoding_the_tracks_it_kept(
+        scripts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voiceguide import export
+    from voiceguide.build import BuildOptions, build
+    from voiceguide.cache import ClipCache
+    from voiceguide.library import load_library
+    from voiceguide.loudness import measure
+
+    options = BuildOptions(chosen={"engine": "tone"}, out=tmp_path / "out",
+                           cache=ClipCache(tmp_path / "cache"))
+    build(load_library(scripts), [], options)
+    neck = scripts / "techniques" / "neck.yaml"
+    neck.write_text(neck.read_text().replace("Sit tall.", "Sit tall, please."))
+
+    def decoded(*args: object) -> None:
+        raise AssertionError("a kept track was decoded again")
+
+    monkeypatch.setattr(export, "_kept_cells", decoded)
+    (written,) = build(load_library(scripts), [], options)
+    manifest = json.loads(written.manifest.read_text())
+    kept = [t for t in manifest["tracks"] if "neck" not in t["file"]]
+    assert kept, "the routine has tracks that did not change"
+    full = decode(written.files[-1], RATE)
+    measured = measure(Clip(full.samples.tobytes(), RATE))
+    assert manifest["routine"]["loudness"]["integrated_lufs"] == pytest.approx(
+        measured.lufs, abs=0.006)

@@ -7,7 +7,7 @@ lexicon, so a changed respelling misses). Entries are written to a temporary fil
 renamed into place, so two builds at once never see half an entry; each entry carries a
 checksum of its audio, and one that fails it (truncated, corrupt) is ignored and
 rendered again, never used. The same folder keeps the script files as read
-(voiceguide.parsed).
+(voiceguide.parsed), and each audio file's meter readings (`MeterStore`).
 """
 
 from __future__ import annotations
@@ -20,18 +20,28 @@ import re
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from voiceguide.atomic import temp_path
 from voiceguide.engines.base import VoiceSettings
+from voiceguide.lazy import LazyModule
 from voiceguide.model import Clip
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy")  # imported on first use: a no-op rebuild never needs it
 
 CACHE_FORMAT = 2  # bump when trimming, the entry layout or the voice's seeding changes
 _MAGIC = b"VGC1"
 _HEADER = struct.Struct("<4sII32s")  # magic, frame rate, samples, sha256 of the PCM
 _ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
 PARSED = "parsed"  # the folder of the script files as read (voiceguide.parsed)
+METERS = "meters"  # the folder of the audio files' meter readings (MeterStore)
+_METER_MAGIC = b"VGM1"
+_METER_HEADER = struct.Struct("<4sI32s")  # magic, cells, sha256 of the cells
 
 
 def default_cache_dir() -> Path:
@@ -112,10 +122,43 @@ class ClipCache:
         for entry in self._entries():
             with contextlib.suppress(OSError):
                 entry.unlink()
-        for parse in self.root.glob(f"{PARSED}/*.pickle"):  # the scripts as read (parsed.py)
+        for kept in [*self.root.glob(f"{PARSED}/*.pickle"),  # the scripts as read
+                     *self.root.glob(f"{METERS}/*.cells")]:  # the files' meter readings
             with contextlib.suppress(OSError):
-                parse.unlink()
-        for folder in [*self.root.glob("??"), self.root / PARSED]:  # every entry's folder
+                kept.unlink()
+        for folder in [*self.root.glob("??"), self.root / PARSED, self.root / METERS]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
         return before
+
+
+@dataclass(frozen=True)
+class MeterStore:
+    """The loudness meter's cells of each audio file a build wrote (loudness.cells_lufs),
+    by the file's fingerprint: when a routine is rebuilt after an edit, its full
+    routine's loudness comes from these for the tracks that did not change, instead of
+    decoding them again. A missing or damaged entry only costs that decoding."""
+
+    root: Path
+
+    def _path(self, fingerprint: str, cell: int) -> Path:
+        return self.root / METERS / f"{fingerprint}-{cell}.cells"
+
+    def get(self, fingerprint: str, cell: int) -> np.ndarray | None:
+        try:
+            data = self._path(fingerprint, cell).read_bytes()
+        except OSError:
+            return None
+        if len(data) < _METER_HEADER.size:
+            return None
+        magic, count, digest = _METER_HEADER.unpack_from(data)
+        cells = data[_METER_HEADER.size:]
+        if magic != _METER_MAGIC or len(cells) != 4 * count or \
+                hashlib.sha256(cells).digest() != digest:
+            return None
+        return np.frombuffer(cells, dtype="<f4")
+
+    def put(self, fingerprint: str, cell: int, cells: np.ndarray) -> None:
+        data = cells.astype("<f4").tobytes()
+        write_entry(self._path(fingerprint, cell), _METER_HEADER.pack(
+            _METER_MAGIC, cells.size, hashlib.sha256(data).digest()) + data)

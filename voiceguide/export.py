@@ -4,14 +4,14 @@ captions, a playlist and the manifest, all written atomically.
 Everything is first written under temporary names beside its final place; only when every
 file of the routine is complete are they renamed into place (manifest last). A failure
 leaves the previous build untouched. Each audio file is decoded again after encoding and
-measured, so the manifest records the loudness of the file itself.
+measured, so the manifest records the loudness of the file itself (a full routine joined
+from its tracks' files, from the tracks' meter readings: see `_write_audio`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 
 from voiceguide.assemble import AssembledRoutine, join_clips
 from voiceguide.atomic import checkpoint, link_or_copy, staged
+from voiceguide.cache import MeterStore
 from voiceguide.cover import routine_cover
 from voiceguide.encode import (
     AUDIO_SUFFIXES,
     Encoding,
-    decode,
     decode_chunks,
     encode,
     remux_mp3,
@@ -36,9 +36,10 @@ from voiceguide.lazy import LazyModule
 from voiceguide.loudness import (
     ENCODER_MARGIN_DB,
     Loudness,
-    LoudnessMeter,
     LoudnessTarget,
     Normalized,
+    cell_samples,
+    cells_lufs,
     correction,
     measure,
     measure_pieces,
@@ -58,7 +59,7 @@ from voiceguide.manifest import (
 )
 from voiceguide.messages import ENGLISH, Messages, catalogue_digest, messages_for
 from voiceguide.model import Chapter, Clinic, Clip, Routine
-from voiceguide.mp3join import CannotJoin, can_join, join, read_stream
+from voiceguide.mp3join import CannotJoin, can_join, frame_samples, join, read_stream
 from voiceguide.settings import Settings
 from voiceguide.tags import Tags, language_3, write_tags
 from voiceguide.timeline import (
@@ -173,49 +174,52 @@ def limiter_lift_db(clip: Clip, publishing: Publishing) -> float:
 CORRECTIONS = 3
 
 
-def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, keep: bool = False
-                        ) -> tuple[Loudness, Clip | None]:
+def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: int = 0
+                        ) -> tuple[Loudness, np.ndarray]:
     """Normalize, encode, tag, then decode and measure the file itself. When the encoder
     moved it off the loudness target (a codec's own gain and overshoot vary), correct by
     what was measured and encode again (CORRECTIONS times at most). Returns the loudness
-    and, with `keep`, the decoded audio. The normalized audio goes to the encoder chunk
-    by chunk and, without `keep`, the file is measured as it is decoded: besides the
-    assembled clips, only a few seconds of audio are held at a time."""
+    and, with `cell`, the meter's cells of the file (loudness.cells_lufs). The normalized
+    audio goes to the encoder chunk by chunk and the file is measured as it is decoded:
+    besides the assembled clips, only a few seconds of audio are held at a time."""
     rate = job.clips[0].frame_rate
 
-    def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, Clip | None]:
+    def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, np.ndarray]:
         encode(clips, temp, publishing.encoding, job.tags.chapters,
                language_3(publishing.language))
         write_tags(temp, publishing.encoding.format, job.tags)
-        expected = sum(c.samples for c in clips)
-        if keep:
-            decoded = decode(temp, rate)
-            check_length(temp.name, decoded.samples, expected, rate,
-                         publishing.encoding.format)
-            return measure(decoded), decoded
-        samples = 0
-
-        def pieces() -> Iterator[np.ndarray]:
-            nonlocal samples
-            for chunk in decode_chunks(temp, rate):
-                samples += len(chunk) // 2
-                yield np.frombuffer(chunk, dtype="<i2")
-
-        loudness = measure_pieces(pieces(), rate)
-        check_length(temp.name, samples, expected, rate, publishing.encoding.format)
-        return loudness, None
+        return _measured_file(temp, rate, sum(c.samples for c in clips),
+                              publishing.encoding.format, cell)
 
     clips = _normalized(job.clips, publishing)
-    loudness, decoded = encode_once(clips)
+    loudness, cells = encode_once(clips)
     target = publishing.loudness
     for _ in range(CORRECTIONS):
         if target is None or not target.misses(loudness):
             break
         encoded = join_clips([c.clip() for c in clips])
-        del clips, decoded
+        del clips
         clips = [correction(encoded, target, measure(encoded), loudness)]
-        loudness, decoded = encode_once(clips)
-    return loudness, decoded
+        loudness, cells = encode_once(clips)
+    return loudness, cells
+
+
+def _measured_file(path: Path, frame_rate: int, expected: int | None, audio_format: str,
+                   cell: int) -> tuple[Loudness, np.ndarray]:
+    """A file's loudness (and meter cells, with `cell`), measured as it is decoded; with
+    `expected`, EngineError unless it decodes to that many samples."""
+    samples = 0
+
+    def pieces() -> Iterator[np.ndarray]:
+        nonlocal samples
+        for chunk in decode_chunks(path, frame_rate):
+            samples += len(chunk) // 2
+            yield np.frombuffer(chunk, dtype="<i2")
+
+    measured = measure_pieces(pieces(), frame_rate, cell)
+    if expected is not None:
+        check_length(path.name, samples, expected, frame_rate, audio_format)
+    return measured
 
 
 # How far a decoded file may differ in length from what was encoded: WAV decodes exactly;
@@ -237,9 +241,10 @@ def check_length(name: str, decoded: int, encoded: int, frame_rate: int, audio_f
                           "check the encoder (ffmpeg): reinstall imageio-ffmpeg")
 
 
-def _decoded(path: Path, frame_rate: int) -> tuple[None, Clip]:
-    """A kept file decoded for the full routine's meter (its own loudness is known)."""
-    return None, decode(path, frame_rate)
+def _kept_cells(path: Path, frame_rate: int, cell: int) -> tuple[None, np.ndarray]:
+    """A kept file's meter cells, for the full routine's meter (its own loudness is known)
+    when the meter store has none: decoded and measured again."""
+    return None, _measured_file(path, frame_rate, None, "mp3", cell)[1]
 
 
 def _join_routine(job: _Audio, tracks: Sequence[Path], temp: Path) -> None:
@@ -349,13 +354,14 @@ def _ours(routine_id: str) -> re.Pattern[str]:
 def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Settings,
                   made: Provenance, publishing: Publishing | None = None, jobs: int = 1,
                   progress: Callable[[Path], None] | None = None,
-                  digest: str = "") -> Written:
+                  digest: str = "", meters: MeterStore | None = None) -> Written:
     """Write the routine's folder: made anew beside the old one (unchanged audio files are
     hard links, not encoded again) and put in its place in one step (atomic.staged), so
     the folder is always a whole build. Files of an earlier build that this one no
     longer makes (a technique removed, another format) are gone with the old folder;
     anything else in it (the share folder, the user's own files) is carried over. The
-    caller holds the folder's lock."""
+    caller holds the folder's lock. `meters` keeps each file's meter readings between
+    builds (None: a kept track is decoded again to meter the full routine)."""
     publishing = publishing or Publishing()
     routine = assembled.plan.routine
     folder = out_root / routine.id
@@ -378,9 +384,9 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
     kept = [(folder / a.name).is_file() and earlier.get(a.name, ("", None))[0] == p
             for a, p in zip(audio, prints, strict=True)]
     with staged(folder, carry=lambda name: not ours.match(name)) as stage:
-        loudness = _write_audio(audio, stage, folder, kept, earlier, publishing, jobs,
-                                not alone and can_join_tracks(assembled, publishing),
-                                progress)
+        loudness = _write_audio(audio, stage, folder, kept, earlier, prints, publishing,
+                                jobs, not alone and can_join_tracks(assembled, publishing),
+                                progress, meters)
         for name, text in texts.items():
             (stage / name).write_text(text, encoding="utf-8")
         entries = [FileEntry(audio=a.name, captions=c, loudness=LoudnessEntry.of(lu),
@@ -399,8 +405,9 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
 
 
 def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool],
-                 earlier: dict[str, tuple[str, Loudness]], publishing: Publishing,
-                 jobs: int, joined: bool, progress: Callable[[Path], None] | None
+                 earlier: dict[str, tuple[str, Loudness]], prints: list[str],
+                 publishing: Publishing, jobs: int, joined: bool,
+                 progress: Callable[[Path], None] | None, meters: MeterStore | None
                  ) -> list[Loudness]:
     """Encode into `stage` every audio file that changed (a kept file is linked from
     `folder` as it is) and measure it; with `joined`, the full routine is joined from the
@@ -414,40 +421,39 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
         if keep:
             link_or_copy(folder / a.name, stage / a.name)
     full_needed = joined and not kept[-1]
-    # The full routine's loudness is that of the decoded tracks back to back, which is
-    # exactly the decoded full file (mp3join): measured as the tracks come in, in order.
-    meter, peak = LoudnessMeter(rate), -math.inf
+    # The full routine's loudness is that of its tracks back to back (mp3join keeps the
+    # decoded audio the same): from each track's meter cells, kept in the meter store,
+    # so a track that did not change is not decoded again.
+    cell = cell_samples(rate, frame_samples(rate)) if joined else 0
     loudness: list[Loudness] = []
     # One thread more than jobs: a track's own steps run one after another (normalize in
     # Python, encode in ffmpeg, decode, measure in Python), and with one thread per core
     # the threads fell into step, both in Python (one core: the GIL) then both in ffmpeg.
     with ThreadPoolExecutor(max_workers=max(jobs, 1) + 1) as pool:
 
-        def start(n: int) -> Future[tuple[Loudness | None, Clip | None]] | None:
-            if not keeps[n]:  # the decoded audio is kept only for the full routine's meter
+        def start(n: int) -> Future[tuple[Loudness | None, np.ndarray]] | None:
+            if not keeps[n]:
                 return pool.submit(_encode_and_measure, parts[n], stage / parts[n].name,
-                                   publishing, full_needed)
-            return pool.submit(_decoded, stage / parts[n].name, rate) if full_needed \
-                else None
+                                   publishing, cell)
+            if full_needed and meters:
+                stored[n] = meters.get(prints[n], cell)
+            if not full_needed or stored.get(n) is not None:
+                return None
+            return pool.submit(_kept_cells, stage / parts[n].name, rate, cell)
 
-        # A finished track holds its decoded audio until the meter reaches it, in order:
-        # at most `ahead` tracks are started past the one the meter waits for, so a slow
-        # track can't make all the others pile up in memory behind it.
-        ahead = 2 * max(jobs, 1)
-        futures = {n: start(n) for n in range(min(ahead, count))}
-        for n, a in enumerate(parts):
-            future = futures.pop(n)  # let each decoded track go once used
-            if n + ahead < count:
-                futures[n + ahead] = start(n + ahead)
-            result = future.result() if future else None
-            measured = result[0] if result else None
-            loudness.append(earlier[a.name][1] if keeps[n] or measured is None
-                            else measured)
-            if result and full_needed:
-                assert result[1] is not None
-                meter.feed(np.frombuffer(result[1].pcm, dtype="<i2"))
-                peak = max(peak, loudness[-1].true_peak_db)
-            del result, future
+        stored: dict[int, np.ndarray | None] = {}  # the kept tracks' cells, from the store
+        futures = [start(n) for n in range(count)]
+        cells: list[np.ndarray] = []
+        for n, (a, future) in enumerate(zip(parts, futures, strict=True)):
+            measured, track_cells = future.result() if future else (None, None)
+            loudness.append(earlier[a.name][1] if measured is None else measured)
+            if track_cells is not None and cell and meters:
+                meters.put(prints[n], cell, track_cells)
+            track_cells = stored.pop(n, None) if track_cells is None else track_cells
+            if full_needed:
+                assert track_cells is not None
+                cells.append(track_cells)
+            futures[n] = None  # let its result go
             checkpoint("encoded")
             if progress:
                 progress(folder / a.name)
@@ -458,7 +464,8 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
         else:
             try:
                 _join_routine(full, [stage / a.name for a in parts], stage / full.name)
-                loudness.append(Loudness(meter.lufs(), peak))
+                loudness.append(Loudness(cells_lufs(cells, rate, cell),
+                                         max(lu.true_peak_db for lu in loudness)))
             except CannotJoin:  # not expected of LAME, but never worth a failed build
                 loudness.append(_encode_and_measure(full, stage / full.name,
                                                     publishing)[0])
