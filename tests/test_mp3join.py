@@ -5,6 +5,7 @@ tracks' decoded samples back to back, and readers must agree on its length."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,11 @@ def test_an_edit_meters_the_full_routine_without_decoding_the_tracks_it_kept(
         raise AssertionError("a kept track was decoded again")
 
     monkeypatch.setattr(export, "_kept_cells", decoded)
-    (written,) = build(load_library(scripts), [], options)
+    pieces: list[int] = []
+    split = export._split
+    monkeypatch.setattr(export, "_split", lambda clip, parts: pieces.append(
+        len(made := split(clip, parts))) or made)
+    (written,) = build(load_library(scripts), [], replace(options, jobs=2))
     manifest = json.loads(written.manifest.read_text())
     kept = [t for t in manifest["tracks"] if "neck" not in t["file"]]
     assert kept, "the routine has tracks that did not change"
@@ -184,3 +189,13 @@ def test_an_edit_meters_the_full_routine_without_decoding_the_tracks_it_kept(
     measured = measure(Clip(full.samples.tobytes(), RATE))
     assert manifest["routine"]["loudness"]["integrated_lufs"] == pytest.approx(
         measured.lufs, abs=0.006)
+    # The one changed track was encoded in two pieces at once (two cores), joined: it
+    # decodes to its planned length, and its loudness was measured right.
+    (neck,) = [t for t in manifest["tracks"] if "neck" in t["file"]]
+    assert pieces == [2]
+    track = decode(written.folder / neck["file"], RATE)
+    assert track.ms == pytest.approx(neck["duration_ms"], abs=0.5)
+    measured = measure(Clip(track.samples.tobytes(), RATE))
+    assert neck["loudness"]["integrated_lufs"] == pytest.approx(measured.lufs, abs=0.006)
+    assert neck["loudness"]["true_peak_dbtp"] == pytest.approx(measured.true_peak_db,
+                                                               abs=0.006)

@@ -11,6 +11,7 @@ from its tracks' files, from the tracks' meter readings: see `_write_audio`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voiceguide.assemble import AssembledRoutine, join_clips
-from voiceguide.atomic import checkpoint, link_or_copy, staged
+from voiceguide.atomic import checkpoint, link_or_copy, staged, temp_path
 from voiceguide.cache import MeterStore
 from voiceguide.cover import routine_cover
 from voiceguide.encode import (
@@ -34,16 +35,19 @@ from voiceguide.encode import (
 from voiceguide.errors import EngineError
 from voiceguide.lazy import LazyModule
 from voiceguide.loudness import (
+    BLOCK,
     ENCODER_MARGIN_DB,
     Loudness,
     LoudnessTarget,
     Normalized,
+    arrays,
     cell_samples,
     cells_lufs,
     correction,
     measure,
     measure_pieces,
     normalization,
+    regrouped,
 )
 from voiceguide.manifest import (
     FORMAT,
@@ -58,8 +62,15 @@ from voiceguide.manifest import (
     read_manifest,
 )
 from voiceguide.messages import ENGLISH, Messages, catalogue_digest, messages_for
-from voiceguide.model import Chapter, Clinic, Clip, Routine
-from voiceguide.mp3join import CannotJoin, can_join, frame_samples, join, read_stream
+from voiceguide.model import Chapter, Clinic, Clip, Routine, window
+from voiceguide.mp3join import (
+    CannotJoin,
+    can_join,
+    frame_samples,
+    join,
+    read_stream,
+    split_points,
+)
 from voiceguide.settings import Settings
 from voiceguide.tags import Tags, language_3, write_tags
 from voiceguide.timeline import (
@@ -174,17 +185,22 @@ def limiter_lift_db(clip: Clip, publishing: Publishing) -> float:
 CORRECTIONS = 3
 
 
-def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: int = 0
-                        ) -> tuple[Loudness, np.ndarray]:
+def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: int = 0,
+                        parts: int = 1) -> tuple[Loudness, np.ndarray]:
     """Normalize, encode, tag, then decode and measure the file itself. When the encoder
     moved it off the loudness target (a codec's own gain and overshoot vary), correct by
     what was measured and encode again (CORRECTIONS times at most). Returns the loudness
     and, with `cell`, the meter's cells of the file (loudness.cells_lufs). The normalized
     audio goes to the encoder chunk by chunk and the file is measured as it is decoded:
-    besides the assembled clips, only a few seconds of audio are held at a time."""
+    besides the assembled clips, only a few seconds of audio are held at a time. With
+    `parts` > 1, an MP3 track is encoded in up to that many pieces at once (`_in_parts`)."""
     rate = job.clips[0].frame_rate
 
     def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, np.ndarray]:
+        if parts > 1 and len(clips) == 1 and publishing.encoding.format == "mp3":
+            pieces = _split(clips[0], parts)
+            if len(pieces) > 1:
+                return _in_parts(pieces, temp, publishing, job.tags)
         encode(clips, temp, publishing.encoding, job.tags.chapters,
                language_3(publishing.language))
         write_tags(temp, publishing.encoding.format, job.tags)
@@ -202,6 +218,53 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: i
         clips = [correction(encoded, target, measure(encoded), loudness)]
         loudness, cells = encode_once(clips)
     return loudness, cells
+
+
+def _split(clip: Normalized, parts: int) -> list[Normalized]:
+    """A normalized track cut in up to `parts` pieces where mp3join can join them again
+    (mp3join.split_points), each the same samples as that stretch of the whole: the cuts
+    are on limiter block edges (a frame is whole blocks) and in silence."""
+    rate = clip.frame_rate
+    frame = frame_samples(rate)
+    silent = np.concatenate([np.zeros(0, dtype=bool), *(
+        ~piece[:piece.size // frame * frame].reshape(-1, frame).any(axis=1)
+        for piece in regrouped(arrays(clip.source), frame * 1024))])
+    edges = [0, *split_points(silent, rate, parts), clip.samples]
+    if len(edges) == 2:
+        return [clip]
+    return [Normalized(window(clip.source, start, stop), clip.gain,
+                       None if clip.curve is None else
+                       clip.curve[start // BLOCK:-(-stop // BLOCK)])
+            for start, stop in itertools.pairwise(edges)]
+
+
+def _in_parts(pieces: Sequence[Normalized], temp: Path, publishing: Publishing, tags: Tags
+              ) -> tuple[Loudness, np.ndarray]:
+    """An MP3 track encoded in pieces at once (one encoder each: LAME uses one core),
+    each decoded and measured, then joined frame by frame into `temp` (mp3join) and
+    tagged. The joined file decodes to the pieces back to back, sample for sample, so
+    its loudness comes from the pieces' meter cells, its true peak is theirs."""
+    rate = pieces[0].frame_rate
+    cell = cell_samples(rate, frame_samples(rate))
+    names = [temp_path(temp.with_name(f"{temp.name}.{n}")) for n in range(len(pieces))]
+
+    def one(piece: Normalized, path: Path) -> tuple[Loudness, np.ndarray]:
+        encode(piece, path, publishing.encoding)
+        return _measured_file(path, rate, piece.samples, "mp3", cell)
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+            measured = list(pool.map(one, pieces, names))
+        remux_mp3(join([read_stream(path.read_bytes()) for path in names]), temp)
+    finally:
+        for path in names:
+            path.unlink(missing_ok=True)
+    write_tags(temp, "mp3", tags)
+    check_length(temp.name, read_stream(temp.read_bytes()).samples,
+                 sum(p.samples for p in pieces), rate, "mp3")
+    cells = [c for _, c in measured]
+    return Loudness(cells_lufs(cells, rate, cell), max(lu.true_peak_db for lu, _ in measured)
+                    ), np.concatenate(cells)
 
 
 def _measured_file(path: Path, frame_rate: int, expected: int | None, audio_format: str,
@@ -425,6 +488,8 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
     # decoded audio the same): from each track's meter cells, kept in the meter store,
     # so a track that did not change is not decoded again.
     cell = cell_samples(rate, frame_samples(rate)) if joined else 0
+    # Fewer tracks to encode than cores (an edit changed one): each in pieces at once.
+    split = max(jobs, 1) // max(keeps.count(False), 1)
     loudness: list[Loudness] = []
     # One thread more than jobs: a track's own steps run one after another (normalize in
     # Python, encode in ffmpeg, decode, measure in Python), and with one thread per core
@@ -434,7 +499,7 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
         def start(n: int) -> Future[tuple[Loudness | None, np.ndarray]] | None:
             if not keeps[n]:
                 return pool.submit(_encode_and_measure, parts[n], stage / parts[n].name,
-                                   publishing, cell)
+                                   publishing, cell, split)
             if full_needed and meters:
                 stored[n] = meters.get(prints[n], cell)
             if not full_needed or stored.get(n) is not None:
