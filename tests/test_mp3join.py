@@ -5,8 +5,8 @@ tracks' decoded samples back to back, and readers must agree on its length."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 from audio import MP3_FRAME, decode, ffprobe
 from mutagen.mp3 import MP3
 
-from voiceguide.encode import Encoding, encode, remux_mp3
+from voiceguide.encode import Encoding, encode
 from voiceguide.model import Clip
 from voiceguide.mp3join import (
     CannotJoin,
@@ -58,11 +58,40 @@ def test_joined_frames_decode_to_the_tracks_back_to_back(tmp_path: Path, rate: i
              tone_track(frame * 12, edge, edge, 3, rate), tone_track(12345, edge, 0, 4, rate)]
     assert all(can_join(c.pcm, rate, n == 0, n == 3) for n, c in enumerate(clips))
     paths = encoded(clips, tmp_path)
-    remux_mp3(join([read_stream(p.read_bytes()) for p in paths]), tmp_path / "full.mp3")
+    (tmp_path / "full.mp3").write_bytes(join([read_stream(p.read_bytes()) for p in paths]))
     full = decode(tmp_path / "full.mp3", rate).samples
     parts = np.concatenate([decode(p, rate).samples for p in paths])
     assert full.size == sum(c.samples for c in clips)
     assert np.array_equal(full, parts)  # sample for sample, not "close"
+
+
+def test_the_joined_info_frame_is_the_one_ffmpeg_writes(tmp_path: Path) -> None:
+    """The Info frame join writes (counts, seek table, music length and CRC, tag CRC)
+    against ffmpeg's own, copying the same frames into a new file (`-c copy`)."""
+    from voiceguide.mp3join import crc16
+    from voiceguide.native import ffmpeg_exe
+
+    edge = join_silence(RATE)
+    clips = [tone_track(FRAME * 300, edge, edge, 5), tone_track(FRAME * 200 + 11, edge, 0, 6)]
+    joined = join([read_stream(p.read_bytes()) for p in encoded(clips, tmp_path)])
+    (tmp_path / "ours.mp3").write_bytes(joined)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "ours.mp3"), "-c",
+                    "copy", "-write_xing", "1", "-id3v2_version", "0",
+                    str(tmp_path / "theirs.mp3")], check=True)
+    ours, theirs = (read_stream((tmp_path / f"{n}.mp3").read_bytes()).info
+                    for n in ("ours", "theirs"))
+    tag = ours.find(b"Info")
+    assert ours[tag:tag + 16] == theirs[tag:tag + 16]  # flags, frames, bytes
+    toc = slice(tag + 16, tag + 116)
+    assert max(abs(a - b) for a, b in zip(ours[toc], theirs[toc], strict=True)) <= 1
+    lame = slice(tag + 0x8D, tag + 0x9A)  # delay, padding, music length and CRC
+    assert ours[lame] == theirs[lame]
+    field = slice(tag + 0x9A, tag + 0x9C)
+    unsigned = bytearray(ours)
+    unsigned[field] = b"\0\0"
+    assert int.from_bytes(ours[field], "big") == crc16(unsigned[:190])
+    music = b"".join(read_stream(joined).frames)
+    assert int.from_bytes(ours[tag + 0x98:tag + 0x9A], "big") == crc16(music)
 
 
 def test_a_routine_whose_tracks_cannot_be_joined_is_encoded_whole(

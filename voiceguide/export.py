@@ -30,7 +30,6 @@ from voiceguide.encode import (
     Encoding,
     decode_chunks,
     encode,
-    remux_mp3,
 )
 from voiceguide.errors import EngineError
 from voiceguide.lazy import LazyModule
@@ -255,7 +254,7 @@ def _in_parts(pieces: Sequence[Normalized], temp: Path, publishing: Publishing, 
     try:
         with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
             measured = list(pool.map(one, pieces, names))
-        remux_mp3(join([read_stream(path.read_bytes()) for path in names]), temp)
+        temp.write_bytes(join([read_stream(path.read_bytes()) for path in names]))
     finally:
         for path in names:
             path.unlink(missing_ok=True)
@@ -313,7 +312,7 @@ def _kept_cells(path: Path, frame_rate: int, cell: int) -> tuple[None, np.ndarra
 def _join_routine(job: _Audio, tracks: Sequence[Path], temp: Path) -> None:
     """The full routine made from its tracks' files without encoding it again (mp3join),
     then tagged."""
-    remux_mp3(join([read_stream(path.read_bytes()) for path in tracks]), temp)
+    temp.write_bytes(join([read_stream(path.read_bytes()) for path in tracks]))
     write_tags(temp, "mp3", job.tags)
     rate = job.clips[0].frame_rate
     check_length(temp.name, read_stream(temp.read_bytes()).samples,
