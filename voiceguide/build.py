@@ -21,7 +21,7 @@ from voiceguide.assemble import (
 )
 from voiceguide.atomic import folder_lock, remove_leftovers
 from voiceguide.background import Bed, load_bed, mix_background, speech_spans
-from voiceguide.cache import ClipCache, MeterStore, default_cache_dir
+from voiceguide.cache import ClipCache, default_cache_dir
 from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import Engine
@@ -474,7 +474,6 @@ def _build(library: Library, targets: list[Target], settings: Settings,
                           lexicon_digest=lexicon.digest())
         ready.append((assembled, made))
     written = []
-    meters = MeterStore(options.cache.root) if options.cache else None
     for assembled, made in ready:
         digest = fingerprint(assembled, settings, made, publishing)
         folder = options.out / assembled.plan.routine.id
@@ -483,7 +482,7 @@ def _build(library: Library, targets: list[Target], settings: Settings,
             earlier = up_to_date(options.out, assembled.plan.routine.id, digest)
             written.append(earlier or write_routine(
                 assembled, options.out, settings, made, publishing, options.jobs,
-                progress.wrote, digest, meters))
+                progress.wrote, digest, options.cache.root if options.cache else None))
     return written
 
 

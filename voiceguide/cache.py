@@ -7,7 +7,7 @@ lexicon, so a changed respelling misses). Entries are written to a temporary fil
 renamed into place, so two builds at once never see half an entry; each entry carries a
 checksum of its audio, and one that fails it (truncated, corrupt) is ignored and
 rendered again, never used. The same folder keeps the script files as read
-(voiceguide.parsed), and each audio file's meter readings (`MeterStore`).
+(voiceguide.parsed), each audio file's meter readings and drawn covers (`BlobStore`).
 """
 
 from __future__ import annotations
@@ -20,28 +20,22 @@ import re
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import platformdirs
 
 from voiceguide.atomic import temp_path
 from voiceguide.engines.base import VoiceSettings
-from voiceguide.lazy import LazyModule
 from voiceguide.model import Clip
-
-if TYPE_CHECKING:
-    import numpy as np
-else:
-    np = LazyModule("numpy")  # imported on first use: a no-op rebuild never needs it
 
 CACHE_FORMAT = 2  # bump when trimming, the entry layout or the voice's seeding changes
 _MAGIC = b"VGC1"
 _HEADER = struct.Struct("<4sII32s")  # magic, frame rate, samples, sha256 of the PCM
 _ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
 PARSED = "parsed"  # the folder of the script files as read (voiceguide.parsed)
-METERS = "meters"  # the folder of the audio files' meter readings (MeterStore)
-_METER_MAGIC = b"VGM1"
-_METER_HEADER = struct.Struct("<4sI32s")  # magic, cells, sha256 of the cells
+METERS = "meters"  # the folder of the audio files' meter readings (BlobStore)
+COVERS = "covers"  # the folder of drawn covers (BlobStore)
+_BLOB_MAGIC = b"VGB1"
+_BLOB_HEADER = struct.Struct("<4sI32s")  # magic, bytes, sha256 of them
 
 
 def default_cache_dir() -> Path:
@@ -123,42 +117,43 @@ class ClipCache:
             with contextlib.suppress(OSError):
                 entry.unlink()
         for kept in [*self.root.glob(f"{PARSED}/*.pickle"),  # the scripts as read
-                     *self.root.glob(f"{METERS}/*.cells")]:  # the files' meter readings
+                     *self.root.glob(f"{METERS}/*.blob"), *self.root.glob(f"{COVERS}/*.blob")]:
             with contextlib.suppress(OSError):
                 kept.unlink()
-        for folder in [*self.root.glob("??"), self.root / PARSED, self.root / METERS]:
+        for folder in [*self.root.glob("??"), *(self.root / f for f in (PARSED, METERS, COVERS))]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
         return before
 
 
 @dataclass(frozen=True)
-class MeterStore:
-    """The loudness meter's cells of each audio file a build wrote (loudness.cells_lufs),
-    by the file's fingerprint: when a routine is rebuilt after an edit, its full
-    routine's loudness comes from these for the tracks that did not change, instead of
-    decoding them again. A missing or damaged entry only costs that decoding."""
+class BlobStore:
+    """What a build made besides clips and may use again, by a key of what it is made of:
+    each audio file's meter cells (`METERS`: when a routine is rebuilt after an edit, the
+    full routine's loudness comes from these for the tracks that did not change, instead
+    of decoding them again) and drawn covers (`COVERS`: 0.2 s to draw). Each entry
+    carries a checksum; a missing or damaged one only costs making it again."""
 
     root: Path
+    kind: str  # METERS or COVERS: the folder under the cache
 
-    def _path(self, fingerprint: str, cell: int) -> Path:
-        return self.root / METERS / f"{fingerprint}-{cell}.cells"
+    def _path(self, key: str) -> Path:
+        return self.root / self.kind / f"{key}.blob"
 
-    def get(self, fingerprint: str, cell: int) -> np.ndarray | None:
+    def get(self, key: str) -> bytes | None:
         try:
-            data = self._path(fingerprint, cell).read_bytes()
+            data = self._path(key).read_bytes()
         except OSError:
             return None
-        if len(data) < _METER_HEADER.size:
+        if len(data) < _BLOB_HEADER.size:
             return None
-        magic, count, digest = _METER_HEADER.unpack_from(data)
-        cells = data[_METER_HEADER.size:]
-        if magic != _METER_MAGIC or len(cells) != 4 * count or \
-                hashlib.sha256(cells).digest() != digest:
+        magic, size, digest = _BLOB_HEADER.unpack_from(data)
+        blob = data[_BLOB_HEADER.size:]
+        if magic != _BLOB_MAGIC or len(blob) != size or \
+                hashlib.sha256(blob).digest() != digest:
             return None
-        return np.frombuffer(cells, dtype="<f4")
+        return blob
 
-    def put(self, fingerprint: str, cell: int, cells: np.ndarray) -> None:
-        data = cells.astype("<f4").tobytes()
-        write_entry(self._path(fingerprint, cell), _METER_HEADER.pack(
-            _METER_MAGIC, cells.size, hashlib.sha256(data).digest()) + data)
+    def put(self, key: str, blob: bytes) -> None:
+        write_entry(self._path(key), _BLOB_HEADER.pack(
+            _BLOB_MAGIC, len(blob), hashlib.sha256(blob).digest()) + blob)

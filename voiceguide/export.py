@@ -18,13 +18,15 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from voiceguide import __version__
 from voiceguide.assemble import AssembledRoutine, join_clips
 from voiceguide.atomic import checkpoint, link_or_copy, staged, temp_path
-from voiceguide.cache import MeterStore
-from voiceguide.cover import routine_cover
+from voiceguide.cache import COVERS, METERS, BlobStore
+from voiceguide.cover import cover_bytes
 from voiceguide.encode import (
     AUDIO_SUFFIXES,
     Encoding,
@@ -64,8 +66,10 @@ from voiceguide.messages import ENGLISH, Messages, catalogue_digest, messages_fo
 from voiceguide.model import Chapter, Clinic, Clip, Routine, window
 from voiceguide.mp3join import (
     CannotJoin,
+    Stream,
     can_join,
     frame_samples,
+    info_samples,
     join,
     read_stream,
     split_points,
@@ -254,13 +258,12 @@ def _in_parts(pieces: Sequence[Normalized], temp: Path, publishing: Publishing, 
     try:
         with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
             measured = list(pool.map(one, pieces, names))
-        temp.write_bytes(join([read_stream(path.read_bytes()) for path in names]))
+        _write_joined([read_stream(path.read_bytes()) for path in names], temp,
+                      sum(p.samples for p in pieces), rate)
     finally:
         for path in names:
             path.unlink(missing_ok=True)
     write_tags(temp, "mp3", tags)
-    check_length(temp.name, read_stream(temp.read_bytes()).samples,
-                 sum(p.samples for p in pieces), rate, "mp3")
     cells = [c for _, c in measured]
     return Loudness(cells_lufs(cells, rate, cell), max(lu.true_peak_db for lu, _ in measured)
                     ), np.concatenate(cells)
@@ -303,6 +306,11 @@ def check_length(name: str, decoded: int, encoded: int, frame_rate: int, audio_f
                           "check the encoder (ffmpeg): reinstall imageio-ffmpeg")
 
 
+def _stored_cells(meters: BlobStore, fingerprint: str, cell: int) -> np.ndarray | None:
+    blob = meters.get(f"{fingerprint}-{cell}")
+    return None if blob is None else np.frombuffer(blob, dtype="<f4")
+
+
 def _kept_cells(path: Path, frame_rate: int, cell: int) -> tuple[None, np.ndarray]:
     """A kept file's meter cells, for the full routine's meter (its own loudness is known)
     when the meter store has none: decoded and measured again."""
@@ -312,11 +320,18 @@ def _kept_cells(path: Path, frame_rate: int, cell: int) -> tuple[None, np.ndarra
 def _join_routine(job: _Audio, tracks: Sequence[Path], temp: Path) -> None:
     """The full routine made from its tracks' files without encoding it again (mp3join),
     then tagged."""
-    temp.write_bytes(join([read_stream(path.read_bytes()) for path in tracks]))
+    _write_joined([read_stream(path.read_bytes()) for path in tracks], temp,
+                  sum(c.samples for c in job.clips), job.clips[0].frame_rate)
     write_tags(temp, "mp3", job.tags)
-    rate = job.clips[0].frame_rate
-    check_length(temp.name, read_stream(temp.read_bytes()).samples,
-                 sum(c.samples for c in job.clips), rate, "mp3")
+
+
+def _write_joined(streams: Sequence[Stream], path: Path, expected: int, frame_rate: int
+                  ) -> None:
+    """MP3 streams joined into `path` (mp3join); EngineError unless the joined stream is
+    `expected` samples long."""
+    joined = join(streams)
+    path.write_bytes(joined)
+    check_length(path.name, info_samples(joined), expected, frame_rate, "mp3")
 
 
 def can_join_tracks(assembled: AssembledRoutine, publishing: Publishing) -> bool:
@@ -328,12 +343,22 @@ def can_join_tracks(assembled: AssembledRoutine, publishing: Publishing) -> bool
         for n, t in enumerate(tracks))
 
 
-def _file_print(job: _Audio, publishing: Publishing) -> str:
-    """What one audio file is made of: its audio, its tags, the format and the target."""
+def _clip_digest(clip: Clip) -> str:
+    digest = hashlib.sha256()
+    for chunk in clip.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_print(job: _Audio, publishing: Publishing, clip_digests: dict[int, str]) -> str:
+    """What one audio file is made of: its audio, its tags, the format and the target.
+    `clip_digests` holds each clip's sha256 (by id) once hashed: the full routine's
+    clips are its tracks', hashed once for both."""
     digest = hashlib.sha256()
     for clip in job.clips:
-        for chunk in clip.chunks():
-            digest.update(chunk)
+        if id(clip) not in clip_digests:
+            clip_digests[id(clip)] = _clip_digest(clip)
+        digest.update(clip_digests[id(clip)].encode("ascii"))
     # The clips as assembled: normalizing them is deterministic, so equal prints mean
     # equal files and a kept file needs no normalizing either.
     described = {"tags": asdict(job.tags) | {"cover": hashlib.sha256(
@@ -371,8 +396,8 @@ def audio_file_count(routine: Routine) -> int:
     return 1 if is_alone(routine) else len(routine.track_ids()) + 1
 
 
-def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
-                ) -> tuple[list[_Audio], list[Chapter], bool]:
+def _plan_audio(assembled: AssembledRoutine, publishing: Publishing,
+                covers: BlobStore | None = None) -> tuple[list[_Audio], list[Chapter], bool]:
     """The audio files to write (full routine last), its chapters, and whether the routine
     is a single technique built on its own (then one file is enough)."""
     routine = assembled.plan.routine
@@ -380,8 +405,8 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
     suffix = publishing.encoding.audio.suffix
     clinic = publishing.clinic
     say = publishing.messages()
-    cover, mime = routine_cover(clinic.cover, routine.title, clinic.name, len(tracks),
-                                assembled.duration_ms, say)
+    cover, mime = _routine_cover(clinic, routine.title, say.cover_subtitle(
+        len(tracks), assembled.duration_ms), covers)
     alone = is_alone(routine)
     chapters = step_chapters(assembled, say) if publishing.step_chapters else \
         track_chapters(assembled)
@@ -406,6 +431,21 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
     return jobs, chapters, alone
 
 
+def _routine_cover(clinic: Clinic, title: str, subtitle: str, covers: BlobStore | None
+                   ) -> tuple[bytes, str]:
+    """The routine's cover (cover.cover_bytes): a drawn one is kept in `covers` by what
+    it shows and what draws it, so a rebuild does not draw it again."""
+    if clinic.cover or covers is None:
+        return cover_bytes(clinic.cover, title, clinic.name, subtitle)
+    key = hashlib.sha256(json.dumps([title, clinic.name, subtitle, __version__, version(
+        "pillow")]).encode("utf-8")).hexdigest()
+    drawn = covers.get(key)
+    if drawn is None:
+        drawn = cover_bytes(None, title, clinic.name, subtitle)[0]
+        covers.put(key, drawn)
+    return drawn, "image/png"
+
+
 def _ours(routine_id: str) -> re.Pattern[str]:
     """The names of the files a build of this routine writes: anything else in its folder
     (the share folder and zip, the user's own files) is carried over by the next build."""
@@ -416,18 +456,21 @@ def _ours(routine_id: str) -> re.Pattern[str]:
 def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Settings,
                   made: Provenance, publishing: Publishing | None = None, jobs: int = 1,
                   progress: Callable[[Path], None] | None = None,
-                  digest: str = "", meters: MeterStore | None = None) -> Written:
+                  digest: str = "", cache: Path | None = None) -> Written:
     """Write the routine's folder: made anew beside the old one (unchanged audio files are
     hard links, not encoded again) and put in its place in one step (atomic.staged), so
     the folder is always a whole build. Files of an earlier build that this one no
     longer makes (a technique removed, another format) are gone with the old folder;
     anything else in it (the share folder, the user's own files) is carried over. The
-    caller holds the folder's lock. `meters` keeps each file's meter readings between
-    builds (None: a kept track is decoded again to meter the full routine)."""
+    caller holds the folder's lock. `cache` (the render cache's folder) keeps each
+    file's meter readings and the cover between builds (None: a kept track is decoded
+    again to meter the full routine, the cover drawn again)."""
     publishing = publishing or Publishing()
+    meters, covers = (BlobStore(cache, METERS), BlobStore(cache, COVERS)) if cache else \
+        (None, None)
     routine = assembled.plan.routine
     folder = out_root / routine.id
-    audio, chapters, alone = _plan_audio(assembled, publishing)
+    audio, chapters, alone = _plan_audio(assembled, publishing, covers)
     say, language = publishing.messages(), publishing.language
     captions = [webvtt_text(caption_lines(t, 0, say), language) for t in assembled.tracks]
     captions.append(webvtt_text(routine_caption_lines(assembled, say), language))
@@ -441,7 +484,8 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
     texts = dict(zip(caption_names, captions, strict=True))
     texts[playlist_name] = playlist
     ours = _ours(routine.id)
-    prints = [_file_print(a, publishing) for a in audio]
+    clip_digests: dict[int, str] = {}
+    prints = [_file_print(a, publishing, clip_digests) for a in audio]
     earlier = _earlier_files(folder)
     kept = [(folder / a.name).is_file() and earlier.get(a.name, ("", None))[0] == p
             for a, p in zip(audio, prints, strict=True)]
@@ -469,7 +513,7 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
 def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool],
                  earlier: dict[str, tuple[str, Loudness]], prints: list[str],
                  publishing: Publishing, jobs: int, joined: bool,
-                 progress: Callable[[Path], None] | None, meters: MeterStore | None
+                 progress: Callable[[Path], None] | None, meters: BlobStore | None
                  ) -> list[Loudness]:
     """Encode into `stage` every audio file that changed (a kept file is linked from
     `folder` as it is) and measure it; with `joined`, the full routine is joined from the
@@ -500,7 +544,7 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
                 return pool.submit(_encode_and_measure, parts[n], stage / parts[n].name,
                                    publishing, cell, split)
             if full_needed and meters:
-                stored[n] = meters.get(prints[n], cell)
+                stored[n] = _stored_cells(meters, prints[n], cell)
             if not full_needed or stored.get(n) is not None:
                 return None
             return pool.submit(_kept_cells, stage / parts[n].name, rate, cell)
@@ -512,7 +556,7 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
             measured, track_cells = future.result() if future else (None, None)
             loudness.append(earlier[a.name][1] if measured is None else measured)
             if track_cells is not None and cell and meters:
-                meters.put(prints[n], cell, track_cells)
+                meters.put(f"{prints[n]}-{cell}", track_cells.astype("<f4").tobytes())
             track_cells = stored.pop(n, None) if track_cells is None else track_cells
             if full_needed:
                 assert track_cells is not None

@@ -159,6 +159,17 @@ def read_stream(data: bytes) -> Stream:
     return Stream(info, tuple(frames[1:]), spf, delays >> 12, delays & 0xFFF)
 
 
+def info_samples(data: bytes) -> int:
+    """The length in samples an MP3 file's Info frame gives (frames, delay, padding):
+    what a gapless decoder plays. Only the first frame is read."""
+    length, spf = _frame_length(data[:4])
+    info = data[:length]
+    tag = _info_offset(info)
+    frames = int.from_bytes(info[tag + 8:tag + 12], "big")
+    delays = int.from_bytes(info[tag + _LAME_DELAY:tag + _LAME_DELAY + 3], "big")
+    return frames * spf - (delays >> 12) - (delays & 0xFFF)
+
+
 def _info_offset(frame: bytes) -> int:
     """Where the Xing/Info id sits in the stream's first frame."""
     for name in (b"Info", b"Xing"):
