@@ -82,23 +82,29 @@ def can_join(pcm: bytes, frame_rate: int, first: bool, last: bool) -> bool:
             and (first or not samples[:edge].any()))
 
 
+# What a frame of digital silence costs to encode, decode and measure, against a frame
+# of speech (LAME: 0.06 s of CPU for a minute of zeros, 0.26 s for a minute of speech).
+_SILENT_WORK = 0.25
+
+
 def split_points(silent: np.ndarray, frame_rate: int, parts: int) -> list[int]:
-    """Where to cut a track into up to `parts` pieces of about equal length that can be
+    """Where to cut a track into up to `parts` pieces of about equal work that can be
     encoded apart and joined frame by frame (`can_join`): the sample of a frame edge with
-    join_silence silent samples on both sides, nearest to each equal share. `silent`
-    says of each whole frame of the track whether it is all zeros. Fewer cuts (none)
-    when the track has fewer such silences."""
+    join_silence silent samples on both sides, nearest to each equal share of the work
+    (silence is quick to encode). `silent` says of each whole frame of the track whether
+    it is all zeros. Fewer cuts (none) when the track has fewer such silences."""
     frame = frame_samples(frame_rate)
     reach = -(-join_silence(frame_rate) // frame)  # whole silent frames on each side
     if silent.size < 2 * reach:
         return []
     quiet = np.lib.stride_tricks.sliding_window_view(silent, 2 * reach).all(axis=1)
     edges = np.flatnonzero(quiet) + reach  # frame edges with room both sides
+    work = np.concatenate([[0.0], np.cumsum(np.where(silent, _SILENT_WORK, 1.0))])
     cuts: list[int] = []
     for share in range(1, parts):
         if edges.size == 0:
             break
-        best = int(edges[np.abs(edges - silent.size * share / parts).argmin()])
+        best = int(edges[np.abs(work[edges] - work[-1] * share / parts).argmin()])
         if (not cuts or best > cuts[-1]) and 0 < best < silent.size:
             cuts.append(best)
     return [cut * frame for cut in cuts]
