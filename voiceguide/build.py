@@ -501,7 +501,8 @@ def _build_once(library: Library, targets: list[Target], settings: Settings,
                 # (not assembled above when another build changed the folder meanwhile)
                 audio = fresh.pop(n) if n in fresh else assembled(plan)
                 earlier = write_routine(audio, options.out, settings, made, publishing,
-                                        options.jobs, progress.wrote, digest)
+                                        options.jobs, progress.wrote, digest,
+                                        options.cache.root if options.cache else None)
                 note_written(notes, earlier, digest)
             written.append(earlier)
     return written
