@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -188,20 +189,20 @@ def limiter_lift_db(clip: Clip, publishing: Publishing) -> float:
 CORRECTIONS = 3
 
 
-def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: int = 0,
-                        parts: int = 1) -> tuple[Loudness, np.ndarray]:
+def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: int = 0
+                        ) -> tuple[Loudness, np.ndarray]:
     """Normalize, encode, tag, then decode and measure the file itself. When the encoder
     moved it off the loudness target (a codec's own gain and overshoot vary), correct by
     what was measured and encode again (CORRECTIONS times at most). Returns the loudness
     and, with `cell`, the meter's cells of the file (loudness.cells_lufs). The normalized
     audio goes to the encoder chunk by chunk and the file is measured as it is decoded:
-    besides the assembled clips, only a few seconds of audio are held at a time. With
-    `parts` > 1, an MP3 track is encoded in up to that many pieces at once (`_in_parts`)."""
+    besides the assembled clips, only a few seconds of audio are held at a time. An MP3
+    track is encoded in pieces at once (`_in_parts`)."""
     rate = job.clips[0].frame_rate
 
     def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, np.ndarray]:
-        if parts > 1 and len(clips) == 1 and publishing.encoding.format == "mp3":
-            pieces = _split(clips[0], parts)
+        if len(clips) == 1 and publishing.encoding.format == "mp3":
+            pieces = _split(clips[0])
             if len(pieces) > 1:
                 return _in_parts(pieces, temp, publishing, job.tags)
         encode(clips, temp, publishing.encoding, job.tags.chapters,
@@ -223,16 +224,17 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: i
     return loudness, cells
 
 
-def _split(clip: Normalized, parts: int) -> list[Normalized]:
-    """A normalized track cut in up to `parts` pieces where mp3join can join them again
-    (mp3join.split_points), each the same samples as that stretch of the whole: the cuts
-    are on limiter block edges (a frame is whole blocks) and in silence."""
+def _split(clip: Normalized) -> list[Normalized]:
+    """A normalized track cut in pieces where mp3join can join them again
+    (mp3join.split_points: by the track alone, so a file is the same whatever else a
+    build encodes), each the same samples as that stretch of the whole: the cuts are on
+    limiter block edges (a frame is whole blocks) and in silence."""
     rate = clip.frame_rate
     frame = frame_samples(rate)
     silent = np.concatenate([np.zeros(0, dtype=bool), *(
         ~piece[:piece.size // frame * frame].reshape(-1, frame).any(axis=1)
         for piece in regrouped(arrays(clip.source), frame * 1024))])
-    edges = [0, *split_points(silent, rate, parts), clip.samples]
+    edges = [0, *split_points(silent, rate), clip.samples]
     if len(edges) == 2:
         return [clip]
     return [Normalized(window(clip.source, start, stop), clip.gain,
@@ -256,7 +258,7 @@ def _in_parts(pieces: Sequence[Normalized], temp: Path, publishing: Publishing, 
         return _measured_file(path, rate, piece.samples, "mp3", cell)
 
     try:
-        with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+        with ThreadPoolExecutor(max_workers=min(len(pieces), os.cpu_count() or 1)) as pool:
             measured = list(pool.map(one, pieces, names))
         _write_joined([read_stream(path.read_bytes()) for path in names], temp,
                       sum(p.samples for p in pieces), rate)
@@ -531,8 +533,6 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
     # decoded audio the same): from each track's meter cells, kept in the meter store,
     # so a track that did not change is not decoded again.
     cell = cell_samples(rate, frame_samples(rate)) if joined else 0
-    # Fewer tracks to encode than cores (an edit changed one): each in pieces at once.
-    split = max(jobs, 1) // max(keeps.count(False), 1)
     loudness: list[Loudness] = []
     # One thread more than jobs: a track's own steps run one after another (normalize in
     # Python, encode in ffmpeg, decode, measure in Python), and with one thread per core
@@ -542,7 +542,7 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
         def start(n: int) -> Future[tuple[Loudness | None, np.ndarray]] | None:
             if not keeps[n]:
                 return pool.submit(_encode_and_measure, parts[n], stage / parts[n].name,
-                                   publishing, cell, split)
+                                   publishing, cell)
             if full_needed and meters:
                 stored[n] = _stored_cells(meters, prints[n], cell)
             if not full_needed or stored.get(n) is not None:
