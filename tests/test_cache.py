@@ -145,6 +145,26 @@ def test_clear_removes_entries_and_nothing_else(tmp_path: Path) -> None:
     assert keep.read_text() == "not the cache's"
 
 
+def test_a_build_keeps_meter_readings_and_the_cover_and_clear_removes_them(
+        scripts: Path, tmp_path: Path) -> None:
+    from voiceguide.cache import COVERS, METERS, BlobStore
+
+    cache = ClipCache(tmp_path / "cache")
+    build(load_library(scripts), [], BuildOptions(chosen=TONE, out=tmp_path / "out",
+                                                  cache=cache))
+    kept = {kind: sorted((cache.root / kind).iterdir()) for kind in (METERS, COVERS)}
+    assert len(kept[METERS]) == 2 and len(kept[COVERS]) == 1  # two tracks, one cover
+    store = BlobStore(cache.root, COVERS)
+    key = kept[COVERS][0].stem
+    assert (store.get(key) or b"").startswith(b"\x89PNG")
+    damaged = bytearray(kept[COVERS][0].read_bytes())
+    damaged[-1] ^= 1
+    kept[COVERS][0].write_bytes(damaged)
+    assert store.get(key) is None  # a damaged entry is never used
+    cache.clear()
+    assert not (cache.root / METERS).exists() and not (cache.root / COVERS).exists()
+
+
 def test_a_rebuild_with_nothing_changed_writes_nothing(scripts: Path, write: Writer,
                                                        tmp_path: Path) -> None:
     options = BuildOptions(chosen=TONE, out=tmp_path / "out",
