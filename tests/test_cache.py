@@ -184,6 +184,40 @@ def test_a_rebuild_with_nothing_changed_writes_nothing(scripts: Path, write: Wri
     assert "Welcome back." in (changed.folder / "01-hello.vtt").read_text()
 
 
+def test_a_change_of_tags_alone_tags_the_audio_again_without_encoding(
+        scripts: Path, write: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new summary (a track's comment) or routine title (every file's album, and the
+    cover's words): the files are tagged again, their audio frames as they were."""
+    from mutagen.id3 import ID3
+
+    from voiceguide import export
+    from voiceguide.mp3join import read_stream
+
+    options = BuildOptions(chosen=TONE, out=tmp_path / "out",
+                           cache=ClipCache(tmp_path / "cache"), jobs=2)
+    (first,) = build(load_library(scripts), [], options)
+    frames = {p.name: read_stream(p.read_bytes()).frames for p in first.files}
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(export, "encode", refuse)
+    write("techniques/neck.yaml", (scripts / "techniques" / "neck.yaml").read_text()
+          .replace("summary: Ease a stiff neck.", "summary: Ease a sore neck."))
+    routine = scripts / "routines" / "daily.yaml"
+    write("routines/daily.yaml", routine.read_text().replace("title: Daily",
+                                                              "title: Every Day"))
+    (second,) = build(load_library(scripts), [], options)
+    assert not second.unchanged
+    for path in second.files:
+        assert read_stream(path.read_bytes()).frames == frames[path.name], path.name
+        assert str(ID3(path)["TALB"]).startswith("Every Day")
+    assert any("sore neck" in str(c) for c in ID3(second.folder / "02-neck.mp3").getall("COMM"))
+    manifest = json.loads(second.manifest.read_text())
+    assert manifest["routine"]["title"] == "Every Day"
+    assert all(t["audio_fingerprint"] for t in manifest["tracks"])
+
+
 def test_an_edit_encodes_only_the_changed_track(
         scripts: Path, write: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from voiceguide import export
