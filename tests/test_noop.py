@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 # What a no-op rebuild must never import: numpy (the meters, the cues, the beds), scipy
-# (only resampling needs it), the YAML reader and the schemas (parsing), the tag writer, the cover, captions,
-# the share page and its QR code, the recognizer of `check`, and the search for ffmpeg
-# (imageio-ffmpeg): nothing is encoded.
+# (only resampling needs it), the YAML reader and the schemas (parsing), the tag
+# writer, the cover, captions, the share page and its QR code, the recognizer of
+# `check`, and the search for ffmpeg (imageio-ffmpeg): nothing is encoded.
 HEAVY = ("numpy", "scipy", "pyloudnorm", "ruamel", "voiceguide.parse", "mutagen", "PIL",
          "webvtt", "jinja2", "segno", "voiceguide.share", "voiceguide.check", "pocketsphinx",
          "imageio_ffmpeg")

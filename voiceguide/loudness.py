@@ -640,11 +640,13 @@ def sliding_minimum(values: np.ndarray, size: int) -> np.ndarray:
 
 def sliding_mean(values: np.ndarray, size: int) -> np.ndarray:
     """The mean of the `size` values (odd) centred on each, the ends repeated beyond the
-    edges: scipy.ndimage's `uniform_filter1d(values, size, mode="nearest")`, to rounding.
-    Summed with weights of one, then divided: a run of ones stays exactly one, so the
-    limiter's curve is exactly 1 where it does not limit (see `_limited`)."""
+    edges: scipy.ndimage's `uniform_filter1d(values, size, mode="nearest")`, to rounding,
+    in the values' own type (summed in float64). Summed with weights of one, then
+    divided: a run of ones stays exactly one, so the limiter's curve is exactly 1 where
+    it does not limit (see `_limited`)."""
     padded = np.pad(values, size // 2, mode="edge")
-    out: np.ndarray = np.convolve(padded, np.ones(size), "valid") / size
+    out: np.ndarray = (np.convolve(padded, np.ones(size), "valid") / size).astype(
+        values.dtype, copy=False)
     return out
 
 
