@@ -209,9 +209,8 @@ STAGES = [("build", "render", "synthesis (speech workers: other processes)"),
           ("build", "assemble_routine", "assembly"),
           ("export", "normalization", "loudness normalization"),
           ("export", "encode", "encoding (ffmpeg)"),
-          ("export", "remux_mp3", "joining the full routine's frames"),
+          ("export", "join", "joining MP3 frames (the full routine, an edited track)"),
           ("export", "write_tags", "tags and cover"),
-          ("export", "decode", "decoding files to measure them (ffmpeg)"),
           ("export", "measure", "measuring loudness of files"),
           # streams the decoder's output into the meter: both stages in one
           ("export", "measure_pieces", "decoding and measuring files, streamed")]

@@ -98,15 +98,15 @@ def test_a_failed_encode_leaves_the_previous_build_untouched(
     before = hashes(first.folder)
     write("techniques/hello.yaml", "id: hello\ntitle: Hello\nsummary: S\nsteps:\n"
           "  - say: Welcome back, this text is new.\n")
-    real = export.remux_mp3
-    calls: list[Path] = []
+    real = export.join
+    calls: list[object] = []
 
-    def flaky(data, path):  # type: ignore[no-untyped-def]
+    def flaky(streams):  # type: ignore[no-untyped-def]
         # the changed track is encoded; then joining the full routine fails
-        calls.append(path)
+        calls.append(streams)
         raise EngineError("encoder crashed")
 
-    monkeypatch.setattr(export, "remux_mp3", flaky)
+    monkeypatch.setattr(export, "join", flaky)
     with pytest.raises(EngineError):
         build(load_library(scripts), [], BuildOptions(chosen=TONE.chosen, jobs=1, out=tmp_path))
     assert calls and real is not flaky

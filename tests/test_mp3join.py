@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from audio import MP3_FRAME, decode, ffprobe
 from mutagen.mp3 import MP3
 
-from voiceguide.encode import Encoding, encode, remux_mp3
+from voiceguide.encode import Encoding, encode
 from voiceguide.model import Clip
 from voiceguide.mp3join import (
     CannotJoin,
@@ -57,11 +58,40 @@ def test_joined_frames_decode_to_the_tracks_back_to_back(tmp_path: Path, rate: i
              tone_track(frame * 12, edge, edge, 3, rate), tone_track(12345, edge, 0, 4, rate)]
     assert all(can_join(c.pcm, rate, n == 0, n == 3) for n, c in enumerate(clips))
     paths = encoded(clips, tmp_path)
-    remux_mp3(join([read_stream(p.read_bytes()) for p in paths]), tmp_path / "full.mp3")
+    (tmp_path / "full.mp3").write_bytes(join([read_stream(p.read_bytes()) for p in paths]))
     full = decode(tmp_path / "full.mp3", rate).samples
     parts = np.concatenate([decode(p, rate).samples for p in paths])
     assert full.size == sum(c.samples for c in clips)
     assert np.array_equal(full, parts)  # sample for sample, not "close"
+
+
+def test_the_joined_info_frame_is_the_one_ffmpeg_writes(tmp_path: Path) -> None:
+    """The Info frame join writes (counts, seek table, music length and CRC, tag CRC)
+    against ffmpeg's own, copying the same frames into a new file (`-c copy`)."""
+    from voiceguide.mp3join import crc16
+    from voiceguide.native import ffmpeg_exe
+
+    edge = join_silence(RATE)
+    clips = [tone_track(FRAME * 300, edge, edge, 5), tone_track(FRAME * 200 + 11, edge, 0, 6)]
+    joined = join([read_stream(p.read_bytes()) for p in encoded(clips, tmp_path)])
+    (tmp_path / "ours.mp3").write_bytes(joined)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "ours.mp3"), "-c",
+                    "copy", "-write_xing", "1", "-id3v2_version", "0",
+                    str(tmp_path / "theirs.mp3")], check=True)
+    ours, theirs = (read_stream((tmp_path / f"{n}.mp3").read_bytes()).info
+                    for n in ("ours", "theirs"))
+    tag = ours.find(b"Info")
+    assert ours[tag:tag + 16] == theirs[tag:tag + 16]  # flags, frames, bytes
+    toc = slice(tag + 16, tag + 116)
+    assert max(abs(a - b) for a, b in zip(ours[toc], theirs[toc], strict=True)) <= 1
+    lame = slice(tag + 0x8D, tag + 0x9A)  # delay, padding, music length and CRC
+    assert ours[lame] == theirs[lame]
+    field = slice(tag + 0x9A, tag + 0x9C)
+    unsigned = bytearray(ours)
+    unsigned[field] = b"\0\0"
+    assert int.from_bytes(ours[field], "big") == crc16(unsigned[:190])
+    music = b"".join(read_stream(joined).frames)
+    assert int.from_bytes(ours[tag + 0x98:tag + 0x9A], "big") == crc16(music)
 
 
 def test_a_routine_whose_tracks_cannot_be_joined_is_encoded_whole(
@@ -127,3 +157,74 @@ def test_real_routine_full_file_is_its_tracks_sample_for_sample(quickstart: Path
                           "csv=p=0", str(quickstart / manifest["routine"]["file"])],
                          capture_output=True, text=True, check=True).stdout
     assert float(out) == pytest.approx(seconds, abs=2 * MP3_FRAME / rate)
+
+
+def test_the_full_routine_is_metered_from_its_tracks_cells(tmp_path: Path) -> None:
+    """Tracks metered apart, their cells back to back: the loudness of the joined audio
+    (to 1e-6 LU), whatever each track's length in 100 ms steps."""
+    from voiceguide.loudness import (
+        LoudnessMeter,
+        cell_samples,
+        cells_lufs,
+        measure_pieces,
+        streamed_lufs,
+    )
+
+    cell = cell_samples(RATE, FRAME)
+    assert cell == 9
+    edge = join_silence(RATE)
+    tracks = [tone_track(FRAME * n, edge, edge, seed).pcm for n, seed in
+              [(211, 1), (97, 2), (403, 3)]] + [tone_track(FRAME * 50 + 7, edge, 0, 4).pcm]
+    arrays = [np.frombuffer(t, dtype="<i2") for t in tracks]
+    arrays[2] = (arrays[2] // 4).astype("<i2")  # 12 dB quieter than the others
+    cells = [measure_pieces([a], RATE, cell)[1] for a in arrays]
+    joined = streamed_lufs([np.concatenate(arrays)], RATE)
+    assert cells_lufs(cells, RATE, cell) == pytest.approx(joined, abs=1e-6)
+    # Not a coincidence of equal levels: leaving out a track changes the figure.
+    assert abs(cells_lufs(cells[:2], RATE, cell) - joined) > 0.5
+    meter = LoudnessMeter(RATE, cell=cell)
+    meter.feed(arrays[0][:1000])  # pieces that are not whole cells carry over
+    meter.feed(arrays[0][1000:])
+    assert np.allclose(meter.cells(), cells[0], rtol=1e-6)
+
+
+def test_an_edit_meters_the_full_routine_without_decoding_the_tracks_it_kept(
+        scripts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voiceguide import export
+    from voiceguide.build import BuildOptions, build
+    from voiceguide.cache import ClipCache
+    from voiceguide.library import load_library
+    from voiceguide.loudness import measure
+
+    options = BuildOptions(chosen={"engine": "tone"}, out=tmp_path / "out",
+                           cache=ClipCache(tmp_path / "cache"))
+    build(load_library(scripts), [], options)
+    neck = scripts / "techniques" / "neck.yaml"
+    neck.write_text(neck.read_text().replace("Sit tall.", "Sit tall, please."))
+
+    def decoded(*args: object) -> None:
+        raise AssertionError("a kept track was decoded again")
+
+    monkeypatch.setattr(export, "_kept_cells", decoded)
+    pieces: list[int] = []
+    split = export._split
+    monkeypatch.setattr(export, "_split", lambda clip, parts: pieces.append(
+        len(made := split(clip, parts))) or made)
+    (written,) = build(load_library(scripts), [], replace(options, jobs=2))
+    manifest = json.loads(written.manifest.read_text())
+    kept = [t for t in manifest["tracks"] if "neck" not in t["file"]]
+    assert kept, "the routine has tracks that did not change"
+    full = decode(written.files[-1], RATE)
+    measured = measure(Clip(full.samples.tobytes(), RATE))
+    assert manifest["routine"]["loudness"]["integrated_lufs"] == pytest.approx(
+        measured.lufs, abs=0.006)
+    # The one changed track was encoded in two pieces at once (two cores), joined: it
+    # decodes to its planned length, and its loudness was measured right.
+    (neck,) = [t for t in manifest["tracks"] if "neck" in t["file"]]
+    assert pieces == [2]
+    track = decode(written.folder / neck["file"], RATE)
+    assert track.ms == pytest.approx(neck["duration_ms"], abs=0.5)
+    measured = measure(Clip(track.samples.tobytes(), RATE))
+    assert neck["loudness"]["integrated_lufs"] == pytest.approx(measured.lufs, abs=0.006)
+    assert neck["loudness"]["true_peak_dbtp"] == pytest.approx(measured.true_peak_db,
+                                                               abs=0.006)

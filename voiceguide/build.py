@@ -482,7 +482,7 @@ def _build(library: Library, targets: list[Target], settings: Settings,
             earlier = up_to_date(options.out, assembled.plan.routine.id, digest)
             written.append(earlier or write_routine(
                 assembled, options.out, settings, made, publishing, options.jobs,
-                progress.wrote, digest))
+                progress.wrote, digest, options.cache.root if options.cache else None))
     return written
 
 

@@ -7,7 +7,7 @@ lexicon, so a changed respelling misses). Entries are written to a temporary fil
 renamed into place, so two builds at once never see half an entry; each entry carries a
 checksum of its audio, and one that fails it (truncated, corrupt) is ignored and
 rendered again, never used. The same folder keeps the script files as read
-(voiceguide.parsed).
+(voiceguide.parsed), each audio file's meter readings and drawn covers (`BlobStore`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ _MAGIC = b"VGC1"
 _HEADER = struct.Struct("<4sII32s")  # magic, frame rate, samples, sha256 of the PCM
 _ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
 PARSED = "parsed"  # the folder of the script files as read (voiceguide.parsed)
+METERS = "meters"  # the folder of the audio files' meter readings (BlobStore)
+COVERS = "covers"  # the folder of drawn covers (BlobStore)
+_BLOB_MAGIC = b"VGB1"
+_BLOB_HEADER = struct.Struct("<4sI32s")  # magic, bytes, sha256 of them
 
 
 def default_cache_dir() -> Path:
@@ -112,10 +116,44 @@ class ClipCache:
         for entry in self._entries():
             with contextlib.suppress(OSError):
                 entry.unlink()
-        for parse in self.root.glob(f"{PARSED}/*.pickle"):  # the scripts as read (parsed.py)
+        for kept in [*self.root.glob(f"{PARSED}/*.pickle"),  # the scripts as read
+                     *self.root.glob(f"{METERS}/*.blob"), *self.root.glob(f"{COVERS}/*.blob")]:
             with contextlib.suppress(OSError):
-                parse.unlink()
-        for folder in [*self.root.glob("??"), self.root / PARSED]:  # every entry's folder
+                kept.unlink()
+        for folder in [*self.root.glob("??"), *(self.root / f for f in (PARSED, METERS, COVERS))]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
         return before
+
+
+@dataclass(frozen=True)
+class BlobStore:
+    """What a build made besides clips and may use again, by a key of what it is made of:
+    each audio file's meter cells (`METERS`: when a routine is rebuilt after an edit, the
+    full routine's loudness comes from these for the tracks that did not change, instead
+    of decoding them again) and drawn covers (`COVERS`: 0.2 s to draw). Each entry
+    carries a checksum; a missing or damaged one only costs making it again."""
+
+    root: Path
+    kind: str  # METERS or COVERS: the folder under the cache
+
+    def _path(self, key: str) -> Path:
+        return self.root / self.kind / f"{key}.blob"
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            data = self._path(key).read_bytes()
+        except OSError:
+            return None
+        if len(data) < _BLOB_HEADER.size:
+            return None
+        magic, size, digest = _BLOB_HEADER.unpack_from(data)
+        blob = data[_BLOB_HEADER.size:]
+        if magic != _BLOB_MAGIC or len(blob) != size or \
+                hashlib.sha256(blob).digest() != digest:
+            return None
+        return blob
+
+    def put(self, key: str, blob: bytes) -> None:
+        write_entry(self._path(key), _BLOB_HEADER.pack(
+            _BLOB_MAGIC, len(blob), hashlib.sha256(blob).digest()) + blob)

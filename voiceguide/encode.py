@@ -154,19 +154,6 @@ def encode(audio: Pcm | Sequence[Pcm], path: Path, encoding: Encoding,
         meta.unlink(missing_ok=True)
 
 
-def remux_mp3(data: bytes, path: Path) -> None:
-    """Copy an MP3 stream's frames into `path` unchanged; ffmpeg writes a fresh Info frame
-    (seek table, LAME checksums) from the stream's counts, delay and padding. The stream
-    goes through a file: read from a pipe, ffmpeg loses the padding."""
-    joined = temp_path(path.with_name(path.name + ".join"))
-    try:
-        joined.write_bytes(data)
-        _run_ffmpeg(["-f", "mp3", "-i", str(joined), "-c", "copy", "-id3v2_version", "0",
-                     "-write_xing", "1", "-f", "mp3", str(path)], [], path.name)
-    finally:
-        joined.unlink(missing_ok=True)
-
-
 def decode(path: Path, frame_rate: int) -> Clip:
     """Decode any output file back to mono PCM at frame_rate (gapless headers honoured).
     EngineError when it can't be read: the encoder wrote no real audio."""

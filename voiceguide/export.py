@@ -4,45 +4,51 @@ captions, a playlist and the manifest, all written atomically.
 Everything is first written under temporary names beside its final place; only when every
 file of the routine is complete are they renamed into place (manifest last). A failure
 leaves the previous build untouched. Each audio file is decoded again after encoding and
-measured, so the manifest records the loudness of the file itself.
+measured, so the manifest records the loudness of the file itself (a full routine joined
+from its tracks' files, from the tracks' meter readings: see `_write_audio`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from voiceguide import __version__
 from voiceguide.assemble import AssembledRoutine, join_clips
-from voiceguide.atomic import checkpoint, link_or_copy, staged
-from voiceguide.cover import routine_cover
+from voiceguide.atomic import checkpoint, link_or_copy, staged, temp_path
+from voiceguide.cache import COVERS, METERS, BlobStore
+from voiceguide.cover import cover_bytes
 from voiceguide.encode import (
     AUDIO_SUFFIXES,
     Encoding,
-    decode,
     decode_chunks,
     encode,
-    remux_mp3,
 )
 from voiceguide.errors import EngineError
 from voiceguide.lazy import LazyModule
 from voiceguide.loudness import (
+    BLOCK,
     ENCODER_MARGIN_DB,
     Loudness,
-    LoudnessMeter,
     LoudnessTarget,
     Normalized,
+    arrays,
+    cell_samples,
+    cells_lufs,
     correction,
     measure,
     measure_pieces,
     normalization,
+    regrouped,
 )
 from voiceguide.manifest import (
     FORMAT,
@@ -57,8 +63,17 @@ from voiceguide.manifest import (
     read_manifest,
 )
 from voiceguide.messages import ENGLISH, Messages, catalogue_digest, messages_for
-from voiceguide.model import Chapter, Clinic, Clip, Routine
-from voiceguide.mp3join import CannotJoin, can_join, join, read_stream
+from voiceguide.model import Chapter, Clinic, Clip, Routine, window
+from voiceguide.mp3join import (
+    CannotJoin,
+    Stream,
+    can_join,
+    frame_samples,
+    info_samples,
+    join,
+    read_stream,
+    split_points,
+)
 from voiceguide.settings import Settings
 from voiceguide.tags import Tags, language_3, write_tags
 from voiceguide.timeline import (
@@ -173,49 +188,103 @@ def limiter_lift_db(clip: Clip, publishing: Publishing) -> float:
 CORRECTIONS = 3
 
 
-def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, keep: bool = False
-                        ) -> tuple[Loudness, Clip | None]:
+def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: int = 0,
+                        parts: int = 1) -> tuple[Loudness, np.ndarray]:
     """Normalize, encode, tag, then decode and measure the file itself. When the encoder
     moved it off the loudness target (a codec's own gain and overshoot vary), correct by
     what was measured and encode again (CORRECTIONS times at most). Returns the loudness
-    and, with `keep`, the decoded audio. The normalized audio goes to the encoder chunk
-    by chunk and, without `keep`, the file is measured as it is decoded: besides the
-    assembled clips, only a few seconds of audio are held at a time."""
+    and, with `cell`, the meter's cells of the file (loudness.cells_lufs). The normalized
+    audio goes to the encoder chunk by chunk and the file is measured as it is decoded:
+    besides the assembled clips, only a few seconds of audio are held at a time. With
+    `parts` > 1, an MP3 track is encoded in up to that many pieces at once (`_in_parts`)."""
     rate = job.clips[0].frame_rate
 
-    def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, Clip | None]:
+    def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, np.ndarray]:
+        if parts > 1 and len(clips) == 1 and publishing.encoding.format == "mp3":
+            pieces = _split(clips[0], parts)
+            if len(pieces) > 1:
+                return _in_parts(pieces, temp, publishing, job.tags)
         encode(clips, temp, publishing.encoding, job.tags.chapters,
                language_3(publishing.language))
         write_tags(temp, publishing.encoding.format, job.tags)
-        expected = sum(c.samples for c in clips)
-        if keep:
-            decoded = decode(temp, rate)
-            check_length(temp.name, decoded.samples, expected, rate,
-                         publishing.encoding.format)
-            return measure(decoded), decoded
-        samples = 0
-
-        def pieces() -> Iterator[np.ndarray]:
-            nonlocal samples
-            for chunk in decode_chunks(temp, rate):
-                samples += len(chunk) // 2
-                yield np.frombuffer(chunk, dtype="<i2")
-
-        loudness = measure_pieces(pieces(), rate)
-        check_length(temp.name, samples, expected, rate, publishing.encoding.format)
-        return loudness, None
+        return _measured_file(temp, rate, sum(c.samples for c in clips),
+                              publishing.encoding.format, cell)
 
     clips = _normalized(job.clips, publishing)
-    loudness, decoded = encode_once(clips)
+    loudness, cells = encode_once(clips)
     target = publishing.loudness
     for _ in range(CORRECTIONS):
         if target is None or not target.misses(loudness):
             break
         encoded = join_clips([c.clip() for c in clips])
-        del clips, decoded
+        del clips
         clips = [correction(encoded, target, measure(encoded), loudness)]
-        loudness, decoded = encode_once(clips)
-    return loudness, decoded
+        loudness, cells = encode_once(clips)
+    return loudness, cells
+
+
+def _split(clip: Normalized, parts: int) -> list[Normalized]:
+    """A normalized track cut in up to `parts` pieces where mp3join can join them again
+    (mp3join.split_points), each the same samples as that stretch of the whole: the cuts
+    are on limiter block edges (a frame is whole blocks) and in silence."""
+    rate = clip.frame_rate
+    frame = frame_samples(rate)
+    silent = np.concatenate([np.zeros(0, dtype=bool), *(
+        ~piece[:piece.size // frame * frame].reshape(-1, frame).any(axis=1)
+        for piece in regrouped(arrays(clip.source), frame * 1024))])
+    edges = [0, *split_points(silent, rate, parts), clip.samples]
+    if len(edges) == 2:
+        return [clip]
+    return [Normalized(window(clip.source, start, stop), clip.gain,
+                       None if clip.curve is None else
+                       clip.curve[start // BLOCK:-(-stop // BLOCK)])
+            for start, stop in itertools.pairwise(edges)]
+
+
+def _in_parts(pieces: Sequence[Normalized], temp: Path, publishing: Publishing, tags: Tags
+              ) -> tuple[Loudness, np.ndarray]:
+    """An MP3 track encoded in pieces at once (one encoder each: LAME uses one core),
+    each decoded and measured, then joined frame by frame into `temp` (mp3join) and
+    tagged. The joined file decodes to the pieces back to back, sample for sample, so
+    its loudness comes from the pieces' meter cells, its true peak is theirs."""
+    rate = pieces[0].frame_rate
+    cell = cell_samples(rate, frame_samples(rate))
+    names = [temp_path(temp.with_name(f"{temp.name}.{n}")) for n in range(len(pieces))]
+
+    def one(piece: Normalized, path: Path) -> tuple[Loudness, np.ndarray]:
+        encode(piece, path, publishing.encoding)
+        return _measured_file(path, rate, piece.samples, "mp3", cell)
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+            measured = list(pool.map(one, pieces, names))
+        _write_joined([read_stream(path.read_bytes()) for path in names], temp,
+                      sum(p.samples for p in pieces), rate)
+    finally:
+        for path in names:
+            path.unlink(missing_ok=True)
+    write_tags(temp, "mp3", tags)
+    cells = [c for _, c in measured]
+    return Loudness(cells_lufs(cells, rate, cell), max(lu.true_peak_db for lu, _ in measured)
+                    ), np.concatenate(cells)
+
+
+def _measured_file(path: Path, frame_rate: int, expected: int | None, audio_format: str,
+                   cell: int) -> tuple[Loudness, np.ndarray]:
+    """A file's loudness (and meter cells, with `cell`), measured as it is decoded; with
+    `expected`, EngineError unless it decodes to that many samples."""
+    samples = 0
+
+    def pieces() -> Iterator[np.ndarray]:
+        nonlocal samples
+        for chunk in decode_chunks(path, frame_rate):
+            samples += len(chunk) // 2
+            yield np.frombuffer(chunk, dtype="<i2")
+
+    measured = measure_pieces(pieces(), frame_rate, cell)
+    if expected is not None:
+        check_length(path.name, samples, expected, frame_rate, audio_format)
+    return measured
 
 
 # How far a decoded file may differ in length from what was encoded: WAV decodes exactly;
@@ -237,19 +306,32 @@ def check_length(name: str, decoded: int, encoded: int, frame_rate: int, audio_f
                           "check the encoder (ffmpeg): reinstall imageio-ffmpeg")
 
 
-def _decoded(path: Path, frame_rate: int) -> tuple[None, Clip]:
-    """A kept file decoded for the full routine's meter (its own loudness is known)."""
-    return None, decode(path, frame_rate)
+def _stored_cells(meters: BlobStore, fingerprint: str, cell: int) -> np.ndarray | None:
+    blob = meters.get(f"{fingerprint}-{cell}")
+    return None if blob is None else np.frombuffer(blob, dtype="<f4")
+
+
+def _kept_cells(path: Path, frame_rate: int, cell: int) -> tuple[None, np.ndarray]:
+    """A kept file's meter cells, for the full routine's meter (its own loudness is known)
+    when the meter store has none: decoded and measured again."""
+    return None, _measured_file(path, frame_rate, None, "mp3", cell)[1]
 
 
 def _join_routine(job: _Audio, tracks: Sequence[Path], temp: Path) -> None:
     """The full routine made from its tracks' files without encoding it again (mp3join),
     then tagged."""
-    remux_mp3(join([read_stream(path.read_bytes()) for path in tracks]), temp)
+    _write_joined([read_stream(path.read_bytes()) for path in tracks], temp,
+                  sum(c.samples for c in job.clips), job.clips[0].frame_rate)
     write_tags(temp, "mp3", job.tags)
-    rate = job.clips[0].frame_rate
-    check_length(temp.name, read_stream(temp.read_bytes()).samples,
-                 sum(c.samples for c in job.clips), rate, "mp3")
+
+
+def _write_joined(streams: Sequence[Stream], path: Path, expected: int, frame_rate: int
+                  ) -> None:
+    """MP3 streams joined into `path` (mp3join); EngineError unless the joined stream is
+    `expected` samples long."""
+    joined = join(streams)
+    path.write_bytes(joined)
+    check_length(path.name, info_samples(joined), expected, frame_rate, "mp3")
 
 
 def can_join_tracks(assembled: AssembledRoutine, publishing: Publishing) -> bool:
@@ -261,12 +343,22 @@ def can_join_tracks(assembled: AssembledRoutine, publishing: Publishing) -> bool
         for n, t in enumerate(tracks))
 
 
-def _file_print(job: _Audio, publishing: Publishing) -> str:
-    """What one audio file is made of: its audio, its tags, the format and the target."""
+def _clip_digest(clip: Clip) -> str:
+    digest = hashlib.sha256()
+    for chunk in clip.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_print(job: _Audio, publishing: Publishing, clip_digests: dict[int, str]) -> str:
+    """What one audio file is made of: its audio, its tags, the format and the target.
+    `clip_digests` holds each clip's sha256 (by id) once hashed: the full routine's
+    clips are its tracks', hashed once for both."""
     digest = hashlib.sha256()
     for clip in job.clips:
-        for chunk in clip.chunks():
-            digest.update(chunk)
+        if id(clip) not in clip_digests:
+            clip_digests[id(clip)] = _clip_digest(clip)
+        digest.update(clip_digests[id(clip)].encode("ascii"))
     # The clips as assembled: normalizing them is deterministic, so equal prints mean
     # equal files and a kept file needs no normalizing either.
     described = {"tags": asdict(job.tags) | {"cover": hashlib.sha256(
@@ -304,8 +396,8 @@ def audio_file_count(routine: Routine) -> int:
     return 1 if is_alone(routine) else len(routine.track_ids()) + 1
 
 
-def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
-                ) -> tuple[list[_Audio], list[Chapter], bool]:
+def _plan_audio(assembled: AssembledRoutine, publishing: Publishing,
+                covers: BlobStore | None = None) -> tuple[list[_Audio], list[Chapter], bool]:
     """The audio files to write (full routine last), its chapters, and whether the routine
     is a single technique built on its own (then one file is enough)."""
     routine = assembled.plan.routine
@@ -313,8 +405,8 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
     suffix = publishing.encoding.audio.suffix
     clinic = publishing.clinic
     say = publishing.messages()
-    cover, mime = routine_cover(clinic.cover, routine.title, clinic.name, len(tracks),
-                                assembled.duration_ms, say)
+    cover, mime = _routine_cover(clinic, routine.title, say.cover_subtitle(
+        len(tracks), assembled.duration_ms), covers)
     alone = is_alone(routine)
     chapters = step_chapters(assembled, say) if publishing.step_chapters else \
         track_chapters(assembled)
@@ -339,6 +431,21 @@ def _plan_audio(assembled: AssembledRoutine, publishing: Publishing
     return jobs, chapters, alone
 
 
+def _routine_cover(clinic: Clinic, title: str, subtitle: str, covers: BlobStore | None
+                   ) -> tuple[bytes, str]:
+    """The routine's cover (cover.cover_bytes): a drawn one is kept in `covers` by what
+    it shows and what draws it, so a rebuild does not draw it again."""
+    if clinic.cover or covers is None:
+        return cover_bytes(clinic.cover, title, clinic.name, subtitle)
+    key = hashlib.sha256(json.dumps([title, clinic.name, subtitle, __version__, version(
+        "pillow")]).encode("utf-8")).hexdigest()
+    drawn = covers.get(key)
+    if drawn is None:
+        drawn = cover_bytes(None, title, clinic.name, subtitle)[0]
+        covers.put(key, drawn)
+    return drawn, "image/png"
+
+
 def _ours(routine_id: str) -> re.Pattern[str]:
     """The names of the files a build of this routine writes: anything else in its folder
     (the share folder and zip, the user's own files) is carried over by the next build."""
@@ -349,17 +456,21 @@ def _ours(routine_id: str) -> re.Pattern[str]:
 def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Settings,
                   made: Provenance, publishing: Publishing | None = None, jobs: int = 1,
                   progress: Callable[[Path], None] | None = None,
-                  digest: str = "") -> Written:
+                  digest: str = "", cache: Path | None = None) -> Written:
     """Write the routine's folder: made anew beside the old one (unchanged audio files are
     hard links, not encoded again) and put in its place in one step (atomic.staged), so
     the folder is always a whole build. Files of an earlier build that this one no
     longer makes (a technique removed, another format) are gone with the old folder;
     anything else in it (the share folder, the user's own files) is carried over. The
-    caller holds the folder's lock."""
+    caller holds the folder's lock. `cache` (the render cache's folder) keeps each
+    file's meter readings and the cover between builds (None: a kept track is decoded
+    again to meter the full routine, the cover drawn again)."""
     publishing = publishing or Publishing()
+    meters, covers = (BlobStore(cache, METERS), BlobStore(cache, COVERS)) if cache else \
+        (None, None)
     routine = assembled.plan.routine
     folder = out_root / routine.id
-    audio, chapters, alone = _plan_audio(assembled, publishing)
+    audio, chapters, alone = _plan_audio(assembled, publishing, covers)
     say, language = publishing.messages(), publishing.language
     captions = [webvtt_text(caption_lines(t, 0, say), language) for t in assembled.tracks]
     captions.append(webvtt_text(routine_caption_lines(assembled, say), language))
@@ -373,14 +484,15 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
     texts = dict(zip(caption_names, captions, strict=True))
     texts[playlist_name] = playlist
     ours = _ours(routine.id)
-    prints = [_file_print(a, publishing) for a in audio]
+    clip_digests: dict[int, str] = {}
+    prints = [_file_print(a, publishing, clip_digests) for a in audio]
     earlier = _earlier_files(folder)
     kept = [(folder / a.name).is_file() and earlier.get(a.name, ("", None))[0] == p
             for a, p in zip(audio, prints, strict=True)]
     with staged(folder, carry=lambda name: not ours.match(name)) as stage:
-        loudness = _write_audio(audio, stage, folder, kept, earlier, publishing, jobs,
-                                not alone and can_join_tracks(assembled, publishing),
-                                progress)
+        loudness = _write_audio(audio, stage, folder, kept, earlier, prints, publishing,
+                                jobs, not alone and can_join_tracks(assembled, publishing),
+                                progress, meters)
         for name, text in texts.items():
             (stage / name).write_text(text, encoding="utf-8")
         entries = [FileEntry(audio=a.name, captions=c, loudness=LoudnessEntry.of(lu),
@@ -399,8 +511,9 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
 
 
 def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool],
-                 earlier: dict[str, tuple[str, Loudness]], publishing: Publishing,
-                 jobs: int, joined: bool, progress: Callable[[Path], None] | None
+                 earlier: dict[str, tuple[str, Loudness]], prints: list[str],
+                 publishing: Publishing, jobs: int, joined: bool,
+                 progress: Callable[[Path], None] | None, meters: BlobStore | None
                  ) -> list[Loudness]:
     """Encode into `stage` every audio file that changed (a kept file is linked from
     `folder` as it is) and measure it; with `joined`, the full routine is joined from the
@@ -414,40 +527,41 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
         if keep:
             link_or_copy(folder / a.name, stage / a.name)
     full_needed = joined and not kept[-1]
-    # The full routine's loudness is that of the decoded tracks back to back, which is
-    # exactly the decoded full file (mp3join): measured as the tracks come in, in order.
-    meter, peak = LoudnessMeter(rate), -math.inf
+    # The full routine's loudness is that of its tracks back to back (mp3join keeps the
+    # decoded audio the same): from each track's meter cells, kept in the meter store,
+    # so a track that did not change is not decoded again.
+    cell = cell_samples(rate, frame_samples(rate)) if joined else 0
+    # Fewer tracks to encode than cores (an edit changed one): each in pieces at once.
+    split = max(jobs, 1) // max(keeps.count(False), 1)
     loudness: list[Loudness] = []
     # One thread more than jobs: a track's own steps run one after another (normalize in
     # Python, encode in ffmpeg, decode, measure in Python), and with one thread per core
     # the threads fell into step, both in Python (one core: the GIL) then both in ffmpeg.
     with ThreadPoolExecutor(max_workers=max(jobs, 1) + 1) as pool:
 
-        def start(n: int) -> Future[tuple[Loudness | None, Clip | None]] | None:
-            if not keeps[n]:  # the decoded audio is kept only for the full routine's meter
+        def start(n: int) -> Future[tuple[Loudness | None, np.ndarray]] | None:
+            if not keeps[n]:
                 return pool.submit(_encode_and_measure, parts[n], stage / parts[n].name,
-                                   publishing, full_needed)
-            return pool.submit(_decoded, stage / parts[n].name, rate) if full_needed \
-                else None
+                                   publishing, cell, split)
+            if full_needed and meters:
+                stored[n] = _stored_cells(meters, prints[n], cell)
+            if not full_needed or stored.get(n) is not None:
+                return None
+            return pool.submit(_kept_cells, stage / parts[n].name, rate, cell)
 
-        # A finished track holds its decoded audio until the meter reaches it, in order:
-        # at most `ahead` tracks are started past the one the meter waits for, so a slow
-        # track can't make all the others pile up in memory behind it.
-        ahead = 2 * max(jobs, 1)
-        futures = {n: start(n) for n in range(min(ahead, count))}
-        for n, a in enumerate(parts):
-            future = futures.pop(n)  # let each decoded track go once used
-            if n + ahead < count:
-                futures[n + ahead] = start(n + ahead)
-            result = future.result() if future else None
-            measured = result[0] if result else None
-            loudness.append(earlier[a.name][1] if keeps[n] or measured is None
-                            else measured)
-            if result and full_needed:
-                assert result[1] is not None
-                meter.feed(np.frombuffer(result[1].pcm, dtype="<i2"))
-                peak = max(peak, loudness[-1].true_peak_db)
-            del result, future
+        stored: dict[int, np.ndarray | None] = {}  # the kept tracks' cells, from the store
+        futures = [start(n) for n in range(count)]
+        cells: list[np.ndarray] = []
+        for n, (a, future) in enumerate(zip(parts, futures, strict=True)):
+            measured, track_cells = future.result() if future else (None, None)
+            loudness.append(earlier[a.name][1] if measured is None else measured)
+            if track_cells is not None and cell and meters:
+                meters.put(f"{prints[n]}-{cell}", track_cells.astype("<f4").tobytes())
+            track_cells = stored.pop(n, None) if track_cells is None else track_cells
+            if full_needed:
+                assert track_cells is not None
+                cells.append(track_cells)
+            futures[n] = None  # let its result go
             checkpoint("encoded")
             if progress:
                 progress(folder / a.name)
@@ -458,7 +572,8 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
         else:
             try:
                 _join_routine(full, [stage / a.name for a in parts], stage / full.name)
-                loudness.append(Loudness(meter.lufs(), peak))
+                loudness.append(Loudness(cells_lufs(cells, rate, cell),
+                                         max(lu.true_peak_db for lu in loudness)))
             except CannotJoin:  # not expected of LAME, but never worth a failed build
                 loudness.append(_encode_and_measure(full, stage / full.name,
                                                     publishing)[0])

@@ -253,12 +253,18 @@ class LoudnessMeter:
     and -10 LU relative gates), filtering a chunk at a time: memory stays flat however
     long the routine, and a routine can be measured track after track."""
 
-    def __init__(self, frame_rate: int, block_energies: bool = False) -> None:
+    def __init__(self, frame_rate: int, block_energies: bool = False, cell: int = 0) -> None:
         self._rate = frame_rate
         self._hop = round(0.1 * frame_rate)
         self._state = np.zeros((_k_weighting(frame_rate).shape[0], 2))
         self._rest = np.zeros(0)  # squares of the filtered samples short of a hop
         self._quarters: list[np.ndarray] = []  # energy of each 100 ms
+        # With `cell` (a divisor of the hop: see `cell_samples`), also the energy of each
+        # `cell` samples, so that files can be metered back to back later (`cells_lufs`).
+        assert cell == 0 or self._hop % cell == 0
+        self._cell = cell
+        self._cell_rest = np.zeros(0)
+        self._cells: list[np.ndarray] = []
         # With block_energies, also the energy of each stretch between a BLOCK's edge and
         # a quarter's, with the block and quarter it is in (see `predicted_lufs`).
         self._fed = 0
@@ -280,6 +286,12 @@ class LoudnessMeter:
             squares = np.square(filtered, out=filtered)
             if self._pieces is not None:
                 self._record(squares)
+            if self._cell:
+                cells = np.concatenate([self._cell_rest, squares])
+                whole = cells.size // self._cell * self._cell
+                self._cells.append(cells[:whole].reshape(-1, self._cell).sum(
+                    axis=1).astype(np.float32))
+                self._cell_rest = cells[whole:]
             self._fed += squares.size
             joined = np.concatenate([self._rest, squares])
             whole = joined.size // self._hop * self._hop
@@ -290,6 +302,10 @@ class LoudnessMeter:
         """-inf for silence or less than one block."""
         quarters = np.concatenate(self._quarters) if self._quarters else np.zeros(0)
         return _quarters_lufs(quarters, self._hop)
+
+    def cells(self) -> np.ndarray:
+        """The energy of each whole `cell` of samples fed (float32: under 1e-6 LU off)."""
+        return np.concatenate(self._cells) if self._cells else np.zeros(0, np.float32)
 
     def _record(self, squares: np.ndarray) -> None:
         """The energy of each stretch of `squares` between block and quarter edges."""
@@ -327,6 +343,28 @@ class LoudnessMeter:
                 np.square(curve[blocks[part]], dtype=np.float32) * energies[part]
             quarters += np.bincount(quarter[part], weights, minlength=count + 1)
         return _quarters_lufs(quarters[:count] * gain**2, self._hop)
+
+
+def cell_samples(frame_rate: int, frame: int) -> int:
+    """The cell of `LoudnessMeter(cell=...)` for files `frame` samples apart: the
+    largest that divides both the meter's 100 ms hop and the frame (9 samples for MP3 at
+    22.05 kHz), so that files of whole frames, metered apart, can be metered back to back
+    from their cells."""
+    return math.gcd(round(0.1 * frame_rate), frame)
+
+
+def cells_lufs(cells: Iterable[np.ndarray], frame_rate: int, cell: int) -> float:
+    """The integrated loudness of files played back to back, from each one's cells
+    (every file but the last a whole number of cells long). What the meter would read on
+    the joined audio when each file ends in digital silence: the filter's memory of one
+    file then reaches into the next only as a state under SETTLED, whose energy is under
+    1e-20 of the quietest block the gate keeps."""
+    joined = np.concatenate([np.zeros(0, np.float32), *cells])
+    hop = round(0.1 * frame_rate)
+    per = hop // cell
+    quarters = joined[:joined.size // per * per].reshape(-1, per).sum(axis=1,
+                                                                      dtype=np.float64)
+    return _quarters_lufs(quarters, hop)
 
 
 def _quarters_lufs(quarters: np.ndarray, hop: int) -> float:
@@ -592,14 +630,16 @@ def arrays(clip: Clip) -> Iterator[np.ndarray]:
         yield np.frombuffer(chunk, dtype="<i2")
 
 
-def measure_pieces(pieces: Iterable[np.ndarray], frame_rate: int) -> Loudness:
+def measure_pieces(pieces: Iterable[np.ndarray], frame_rate: int, cell: int = 0
+                   ) -> tuple[Loudness, np.ndarray]:
     """`measure` of 16-bit samples that come in pieces (a file as it is decoded), never
-    holding more than a few seconds of them."""
-    meter, peak = LoudnessMeter(frame_rate), TruePeakMeter()
+    holding more than a few seconds of them; and, with `cell`, the meter's cells (see
+    `cells_lufs`)."""
+    meter, peak = LoudnessMeter(frame_rate, cell=cell), TruePeakMeter()
     for piece in regrouped(pieces, meter.piece):
         meter.feed(piece)
         peak.feed(piece)
-    return Loudness(meter.lufs(), peak.db())
+    return Loudness(meter.lufs(), peak.db()), meter.cells()
 
 
 def measure(clip: Clip) -> Loudness:

@@ -402,6 +402,19 @@ class Stitched(Clip):
             yield bytes(part) if isinstance(part, memoryview) else part
 
 
+def window(clip: Clip, start: int, stop: int) -> Stitched:
+    """Samples `start` to `stop` of a clip, as views of its own parts (no copy)."""
+    parts = clip.parts if isinstance(clip, Stitched) else (clip.pcm,)
+    views: list[bytes | memoryview] = []
+    position, first, last = 0, 2 * start, 2 * stop
+    for part in parts:
+        end = position + len(part)
+        if end > first and position < last:
+            views.append(memoryview(part)[max(first - position, 0):last - position])
+        position = end
+    return Stitched(views, clip.frame_rate)
+
+
 class Pcm(Protocol):
     """Mono 16-bit PCM that may be made a piece at a time (a clip, or a clip on its way
     to its loudness target): an encoder takes it chunk by chunk."""
