@@ -168,10 +168,11 @@ class BlockForm:
     """The K-weighting as a block filter: the outputs of a block of LIFT samples and the
     state after it are matrix products of its samples and the state before it, which
     numpy computes at BLAS speed (scipy's sosfilt loops over samples in C; numpy has no
-    recursive filter, and one in Python would be 1000 times slower). Every matrix is the
+    recursive filter, and one in Python would be over 100 times slower). Every matrix is the
     sample filter's response to a unit sample or a unit state (see `block_form`), so the
-    two agree to rounding: 1e-12 of the peak, tested against sosfilt. States are flat:
-    (z1, z2) of the shelf, then of the high-pass."""
+    two agree to rounding: within 1e-10 of the peak (4e-11 measured over a 29-minute
+    track; the integrated loudness within 1e-12 LU), tested to 1e-9 against sosfilt.
+    States are flat: (z1, z2) of the shelf, then of the high-pass."""
 
     within: np.ndarray  # (LIFT, LIFT): a block's samples -> its outputs from zero state
     impulse_states: np.ndarray  # (LIFT + 1, order): the state n samples after a unit sample
