@@ -145,6 +145,26 @@ def test_clear_removes_entries_and_nothing_else(tmp_path: Path) -> None:
     assert keep.read_text() == "not the cache's"
 
 
+def test_a_build_keeps_meter_readings_and_the_cover_and_clear_removes_them(
+        scripts: Path, tmp_path: Path) -> None:
+    from voiceguide.cache import COVERS, METERS, BlobStore
+
+    cache = ClipCache(tmp_path / "cache")
+    build(load_library(scripts), [], BuildOptions(chosen=TONE, out=tmp_path / "out",
+                                                  cache=cache))
+    kept = {kind: sorted((cache.root / kind).iterdir()) for kind in (METERS, COVERS)}
+    assert len(kept[METERS]) == 2 and len(kept[COVERS]) == 1  # two tracks, one cover
+    store = BlobStore(cache.root, COVERS)
+    key = kept[COVERS][0].stem
+    assert (store.get(key) or b"").startswith(b"\x89PNG")
+    damaged = bytearray(kept[COVERS][0].read_bytes())
+    damaged[-1] ^= 1
+    kept[COVERS][0].write_bytes(damaged)
+    assert store.get(key) is None  # a damaged entry is never used
+    cache.clear()
+    assert not (cache.root / METERS).exists() and not (cache.root / COVERS).exists()
+
+
 def test_a_rebuild_with_nothing_changed_writes_nothing(scripts: Path, write: Writer,
                                                        tmp_path: Path) -> None:
     options = BuildOptions(chosen=TONE, out=tmp_path / "out",
@@ -162,6 +182,40 @@ def test_a_rebuild_with_nothing_changed_writes_nothing(scripts: Path, write: Wri
     (changed,) = build(load_library(scripts), [], options)
     assert not changed.unchanged
     assert "Welcome back." in (changed.folder / "01-hello.vtt").read_text()
+
+
+def test_a_change_of_tags_alone_tags_the_audio_again_without_encoding(
+        scripts: Path, write: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new summary (a track's comment) or routine title (every file's album, and the
+    cover's words): the files are tagged again, their audio frames as they were."""
+    from mutagen.id3 import ID3
+
+    from voiceguide import export
+    from voiceguide.mp3join import read_stream
+
+    options = BuildOptions(chosen=TONE, out=tmp_path / "out",
+                           cache=ClipCache(tmp_path / "cache"), jobs=2)
+    (first,) = build(load_library(scripts), [], options)
+    frames = {p.name: read_stream(p.read_bytes()).frames for p in first.files}
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(export, "encode", refuse)
+    write("techniques/neck.yaml", (scripts / "techniques" / "neck.yaml").read_text()
+          .replace("summary: Ease a stiff neck.", "summary: Ease a sore neck."))
+    routine = scripts / "routines" / "daily.yaml"
+    write("routines/daily.yaml", routine.read_text().replace("title: Daily",
+                                                              "title: Every Day"))
+    (second,) = build(load_library(scripts), [], options)
+    assert not second.unchanged
+    for path in second.files:
+        assert read_stream(path.read_bytes()).frames == frames[path.name], path.name
+        assert str(ID3(path)["TALB"]).startswith("Every Day")
+    assert any("sore neck" in str(c) for c in ID3(second.folder / "02-neck.mp3").getall("COMM"))
+    manifest = json.loads(second.manifest.read_text())
+    assert manifest["routine"]["title"] == "Every Day"
+    assert all(t["audio_fingerprint"] for t in manifest["tracks"])
 
 
 def test_an_edit_encodes_only_the_changed_track(
@@ -183,9 +237,8 @@ def test_an_edit_encodes_only_the_changed_track(
     write("techniques/neck.yaml", (scripts / "techniques" / "neck.yaml").read_text()
           .replace("Sit tall.", "Sit tall, please."))
     (second,) = build(load_library(scripts), [], options)
-    # the full routine is joined from the tracks' frames, not encoded again; the changed
-    # track is encoded in two pieces at once (two jobs)
-    assert [name.lstrip(".").split(".mp3")[0] for name in encoded] == ["02-neck"] * 2
+    # the full routine is joined from the tracks' frames, not encoded again
+    assert [Path(name).stem for name in encoded] == ["02-neck"]
     after = {p.name: p.read_bytes() for p in second.folder.glob("*.mp3")}
     assert after["01-hello.mp3"] == before["01-hello.mp3"]
     assert after["02-neck.mp3"] != before["02-neck.mp3"]

@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -65,6 +67,7 @@ from voiceguide.manifest import (
 from voiceguide.messages import ENGLISH, Messages, catalogue_digest, messages_for
 from voiceguide.model import Chapter, Clinic, Clip, Routine, window
 from voiceguide.mp3join import (
+    PIECE_SECONDS,
     CannotJoin,
     Stream,
     can_join,
@@ -188,20 +191,20 @@ def limiter_lift_db(clip: Clip, publishing: Publishing) -> float:
 CORRECTIONS = 3
 
 
-def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: int = 0,
-                        parts: int = 1) -> tuple[Loudness, np.ndarray]:
+def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: int = 0
+                        ) -> tuple[Loudness, np.ndarray]:
     """Normalize, encode, tag, then decode and measure the file itself. When the encoder
     moved it off the loudness target (a codec's own gain and overshoot vary), correct by
     what was measured and encode again (CORRECTIONS times at most). Returns the loudness
     and, with `cell`, the meter's cells of the file (loudness.cells_lufs). The normalized
     audio goes to the encoder chunk by chunk and the file is measured as it is decoded:
-    besides the assembled clips, only a few seconds of audio are held at a time. With
-    `parts` > 1, an MP3 track is encoded in up to that many pieces at once (`_in_parts`)."""
+    besides the assembled clips, only a few seconds of audio are held at a time. An MP3
+    track is encoded in pieces at once (`_in_parts`)."""
     rate = job.clips[0].frame_rate
 
     def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, np.ndarray]:
-        if parts > 1 and len(clips) == 1 and publishing.encoding.format == "mp3":
-            pieces = _split(clips[0], parts)
+        if len(clips) == 1 and publishing.encoding.format == "mp3":
+            pieces = _split(clips[0])
             if len(pieces) > 1:
                 return _in_parts(pieces, temp, publishing, job.tags)
         encode(clips, temp, publishing.encoding, job.tags.chapters,
@@ -223,16 +226,17 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: i
     return loudness, cells
 
 
-def _split(clip: Normalized, parts: int) -> list[Normalized]:
-    """A normalized track cut in up to `parts` pieces where mp3join can join them again
-    (mp3join.split_points), each the same samples as that stretch of the whole: the cuts
-    are on limiter block edges (a frame is whole blocks) and in silence."""
+def _split(clip: Normalized) -> list[Normalized]:
+    """A normalized track cut in pieces where mp3join can join them again
+    (mp3join.split_points: by the track alone, so a file is the same whatever else a
+    build encodes), each the same samples as that stretch of the whole: the cuts are on
+    limiter block edges (a frame is whole blocks) and in silence."""
     rate = clip.frame_rate
     frame = frame_samples(rate)
     silent = np.concatenate([np.zeros(0, dtype=bool), *(
         ~piece[:piece.size // frame * frame].reshape(-1, frame).any(axis=1)
         for piece in regrouped(arrays(clip.source), frame * 1024))])
-    edges = [0, *split_points(silent, rate, parts), clip.samples]
+    edges = [0, *split_points(silent, rate), clip.samples]
     if len(edges) == 2:
         return [clip]
     return [Normalized(window(clip.source, start, stop), clip.gain,
@@ -256,7 +260,7 @@ def _in_parts(pieces: Sequence[Normalized], temp: Path, publishing: Publishing, 
         return _measured_file(path, rate, piece.samples, "mp3", cell)
 
     try:
-        with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+        with ThreadPoolExecutor(max_workers=min(len(pieces), os.cpu_count() or 1)) as pool:
             measured = list(pool.map(one, pieces, names))
         _write_joined([read_stream(path.read_bytes()) for path in names], temp,
                       sum(p.samples for p in pieces), rate)
@@ -350,34 +354,51 @@ def _clip_digest(clip: Clip) -> str:
     return digest.hexdigest()
 
 
-def _file_print(job: _Audio, publishing: Publishing, clip_digests: dict[int, str]) -> str:
-    """What one audio file is made of: its audio, its tags, the format and the target.
-    `clip_digests` holds each clip's sha256 (by id) once hashed: the full routine's
-    clips are its tracks', hashed once for both."""
+def _audio_print(job: _Audio, publishing: Publishing, clip_digests: dict[int, str]) -> str:
+    """What one audio file's audio is made of: its clips, the format, the loudness target
+    and how tracks are cut into pieces. `clip_digests` holds each clip's sha256 (by id)
+    once hashed: the full routine's clips are its tracks', hashed once for both."""
     digest = hashlib.sha256()
     for clip in job.clips:
         if id(clip) not in clip_digests:
             clip_digests[id(clip)] = _clip_digest(clip)
         digest.update(clip_digests[id(clip)].encode("ascii"))
     # The clips as assembled: normalizing them is deterministic, so equal prints mean
-    # equal files and a kept file needs no normalizing either.
-    described = {"tags": asdict(job.tags) | {"cover": hashlib.sha256(
-        job.tags.cover).hexdigest()}, "encoding": asdict(publishing.encoding),
-        "loudness": asdict(publishing.loudness) if publishing.loudness else None,
-        "rate": job.clips[0].frame_rate, "manifest": FORMAT,
-        "margin": publishing.encoder_margin_db}
+    # equal audio and a kept file needs no normalizing either.
+    described = {"encoding": asdict(publishing.encoding),
+                 "loudness": asdict(publishing.loudness) if publishing.loudness else None,
+                 "rate": job.clips[0].frame_rate, "manifest": FORMAT,
+                 "margin": publishing.encoder_margin_db, "pieces": PIECE_SECONDS}
     digest.update(json.dumps(described, sort_keys=True, default=str).encode("utf-8"))
     return digest.hexdigest()
 
 
-def _earlier_files(folder: Path) -> dict[str, tuple[str, Loudness]]:
+def _file_print(job: _Audio, audio_print: str) -> str:
+    """What one audio file is made of: its audio (`_audio_print`) and its tags."""
+    described = {"audio": audio_print, "tags": asdict(job.tags) | {
+        "cover": hashlib.sha256(job.tags.cover).hexdigest()}}
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode(
+        "utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    """An audio file of the earlier build, still as it was written."""
+
+    fingerprint: str
+    audio_fingerprint: str
+    loudness: Loudness
+
+
+def _earlier_files(folder: Path) -> dict[str, _Earlier]:
     """Each audio file of the earlier build in `folder` that is still as it was written
-    (a damaged or replaced one is made again): its fingerprint and loudness."""
+    (a damaged or replaced one is made again)."""
     manifest = read_manifest(folder)
     if manifest is None:
         return {}
     entries: list[TrackEntry | RoutineEntry] = [*manifest.tracks, manifest.routine]
-    return {e.file: (e.fingerprint, e.loudness.loudness()) for e in entries
+    return {e.file: _Earlier(e.fingerprint, e.audio_fingerprint, e.loudness.loudness())
+            for e in entries
             if e.file in manifest.files and manifest.files[e.file].matches(folder / e.file)}
 
 
@@ -485,19 +506,27 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
     texts[playlist_name] = playlist
     ours = _ours(routine.id)
     clip_digests: dict[int, str] = {}
-    prints = [_file_print(a, publishing, clip_digests) for a in audio]
+    sounds = [_audio_print(a, publishing, clip_digests) for a in audio]
+    prints = [_file_print(a, s) for a, s in zip(audio, sounds, strict=True)]
     earlier = _earlier_files(folder)
-    kept = [(folder / a.name).is_file() and earlier.get(a.name, ("", None))[0] == p
-            for a, p in zip(audio, prints, strict=True)]
+    was = [earlier.get(a.name) if (folder / a.name).is_file() else None for a in audio]
+    # Kept as it is; or, with only its tags changed (a title, the cover), its audio kept
+    # and tagged anew (MP3: ID3 tags and chapters are apart from the audio frames).
+    kept = [w is not None and w.fingerprint == p for w, p in zip(was, prints, strict=True)]
+    retag = [not k and w is not None and w.audio_fingerprint == s and
+             publishing.encoding.format == "mp3"
+             for k, w, s in zip(kept, was, sounds, strict=True)]
     with staged(folder, carry=lambda name: not ours.match(name)) as stage:
-        loudness = _write_audio(audio, stage, folder, kept, earlier, prints, publishing,
-                                jobs, not alone and can_join_tracks(assembled, publishing),
+        loudness = _write_audio(audio, stage, folder, kept, retag, earlier, prints,
+                                publishing, jobs,
+                                not alone and can_join_tracks(assembled, publishing),
                                 progress, meters)
         for name, text in texts.items():
             (stage / name).write_text(text, encoding="utf-8")
         entries = [FileEntry(audio=a.name, captions=c, loudness=LoudnessEntry.of(lu),
-                             fingerprint=fp)
-                   for a, c, lu, fp in zip(audio, caption_names, loudness, prints, strict=True)]
+                             fingerprint=fp, audio_fingerprint=sound)
+                   for a, c, lu, fp, sound in zip(audio, caption_names, loudness, prints,
+                                                  sounds, strict=True)]
         track_entries = entries[-1:] if alone else entries[:-1]
         files = {name: FileCheck.of(stage / name) for name in [*(a.name for a in audio),
                                                               *texts]}
@@ -511,28 +540,30 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
 
 
 def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool],
-                 earlier: dict[str, tuple[str, Loudness]], prints: list[str],
+                 retag: list[bool], earlier: dict[str, _Earlier], prints: list[str],
                  publishing: Publishing, jobs: int, joined: bool,
                  progress: Callable[[Path], None] | None, meters: BlobStore | None
                  ) -> list[Loudness]:
     """Encode into `stage` every audio file that changed (a kept file is linked from
-    `folder` as it is) and measure it; with `joined`, the full routine is joined from the
-    tracks' files instead of encoded. (Not joined, the full routine normalizes its tracks
+    `folder` as it is; one with only new tags is copied and tagged again) and measure
+    it; with `joined`, the full routine is joined from the tracks' files instead of
+    encoded. (Not joined, the full routine normalizes its tracks
     again, in parallel with them: rare, and simpler than waiting on them.) ffmpeg runs
     as a subprocess and numpy frees the GIL: threads do run in parallel."""
     count = len(audio) - 1 if joined else len(audio)  # the files encoded here
-    parts, keeps = audio[:count], kept[:count]
+    parts, keeps, retags = audio[:count], kept[:count], retag[:count]
     rate = audio[0].clips[0].frame_rate
-    for a, keep in zip(audio, kept, strict=True):
+    for a, keep, again in zip(audio, kept, retag, strict=True):
         if keep:
             link_or_copy(folder / a.name, stage / a.name)
-    full_needed = joined and not kept[-1]
+        elif again:
+            shutil.copyfile(folder / a.name, stage / a.name)
+            write_tags(stage / a.name, "mp3", a.tags)
+    full_needed = joined and not (kept[-1] or retag[-1])
     # The full routine's loudness is that of its tracks back to back (mp3join keeps the
     # decoded audio the same): from each track's meter cells, kept in the meter store,
     # so a track that did not change is not decoded again.
     cell = cell_samples(rate, frame_samples(rate)) if joined else 0
-    # Fewer tracks to encode than cores (an edit changed one): each in pieces at once.
-    split = max(jobs, 1) // max(keeps.count(False), 1)
     loudness: list[Loudness] = []
     # One thread more than jobs: a track's own steps run one after another (normalize in
     # Python, encode in ffmpeg, decode, measure in Python), and with one thread per core
@@ -540,11 +571,11 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
     with ThreadPoolExecutor(max_workers=max(jobs, 1) + 1) as pool:
 
         def start(n: int) -> Future[tuple[Loudness | None, np.ndarray]] | None:
-            if not keeps[n]:
+            if not (keeps[n] or retags[n]):
                 return pool.submit(_encode_and_measure, parts[n], stage / parts[n].name,
-                                   publishing, cell, split)
-            if full_needed and meters:
-                stored[n] = _stored_cells(meters, prints[n], cell)
+                                   publishing, cell)
+            if (full_needed or retags[n]) and meters:  # (a retagged file's under its new print)
+                stored[n] = _stored_cells(meters, earlier[parts[n].name].fingerprint, cell)
             if not full_needed or stored.get(n) is not None:
                 return None
             return pool.submit(_kept_cells, stage / parts[n].name, rate, cell)
@@ -554,10 +585,10 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
         cells: list[np.ndarray] = []
         for n, (a, future) in enumerate(zip(parts, futures, strict=True)):
             measured, track_cells = future.result() if future else (None, None)
-            loudness.append(earlier[a.name][1] if measured is None else measured)
-            if track_cells is not None and cell and meters:
-                meters.put(f"{prints[n]}-{cell}", track_cells.astype("<f4").tobytes())
+            loudness.append(earlier[a.name].loudness if measured is None else measured)
             track_cells = stored.pop(n, None) if track_cells is None else track_cells
+            if track_cells is not None and cell and meters and not keeps[n]:
+                meters.put(f"{prints[n]}-{cell}", track_cells.astype("<f4").tobytes())
             if full_needed:
                 assert track_cells is not None
                 cells.append(track_cells)
@@ -567,8 +598,8 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
                 progress(folder / a.name)
     if joined:
         full = audio[-1]
-        if kept[-1]:
-            loudness.append(earlier[full.name][1])
+        if kept[-1] or retag[-1]:
+            loudness.append(earlier[full.name].loudness)
         else:
             try:
                 _join_routine(full, [stage / a.name for a in parts], stage / full.name)

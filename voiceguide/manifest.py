@@ -108,6 +108,8 @@ class TrackEntry(_Json):
     start_ms: int  # its offset in the full routine's file
     loudness: LoudnessEntry
     fingerprint: str  # of what the file is made of: equal means the same file
+    # of its audio alone: equal means the same audio (the tags may differ)
+    audio_fingerprint: str = ""
     items: tuple[ItemEntry, ...]
 
 
@@ -122,6 +124,7 @@ class RoutineEntry(_Json):
     frame_rate: int
     loudness: LoudnessEntry
     fingerprint: str
+    audio_fingerprint: str = ""  # as a track's
     chapters: tuple[ChapterEntry, ...]
 
 
@@ -213,6 +216,7 @@ class FileEntry(_Json):
     captions: str
     loudness: LoudnessEntry
     fingerprint: str = ""
+    audio_fingerprint: str = ""
 
 
 def track_entry(track: Track, entry: FileEntry, start: int) -> TrackEntry:
@@ -223,7 +227,7 @@ def track_entry(track: Track, entry: FileEntry, start: int) -> TrackEntry:
         summary=technique.summary, equipment=technique.equipment, file=entry.audio,
         captions=entry.captions, duration_ms=track.duration_ms,
         start_ms=samples_to_ms(start, rate), loudness=entry.loudness,
-        fingerprint=entry.fingerprint,
+        fingerprint=entry.fingerprint, audio_fingerprint=entry.audio_fingerprint,
         items=tuple(ItemEntry.of(p, rate) for p in track.placed))
 
 
@@ -238,6 +242,7 @@ def make_manifest(assembled: AssembledRoutine, tracks: list[FileEntry], routine:
             captions=routine.captions, playlist=playlist,
             duration_ms=assembled.duration_ms, frame_rate=assembled.frame_rate,
             loudness=routine.loudness, fingerprint=routine.fingerprint,
+            audio_fingerprint=routine.audio_fingerprint,
             chapters=tuple(ChapterEntry.of(c) for c in chapters)),
         tracks=tuple(track_entry(t, e, s) for t, e, s in
                      zip(assembled.tracks, tracks, assembled.starts, strict=True)),

@@ -85,14 +85,19 @@ def can_join(pcm: bytes, frame_rate: int, first: bool, last: bool) -> bool:
 # What a frame of digital silence costs to encode, decode and measure, against a frame
 # of speech (LAME: 0.06 s of CPU for a minute of zeros, 0.26 s for a minute of speech).
 _SILENT_WORK = 0.25
+# A piece's work, in seconds of speech: a 3-minute track is two or three pieces, so an
+# edit's one changed track keeps two cores busy; a piece costs about 40 ms more (an
+# encoder and a decoder started).
+PIECE_SECONDS = 60
 
 
-def split_points(silent: np.ndarray, frame_rate: int, parts: int) -> list[int]:
-    """Where to cut a track into up to `parts` pieces of about equal work that can be
+def split_points(silent: np.ndarray, frame_rate: int) -> list[int]:
+    """Where to cut a track into pieces of about PIECE_SECONDS of work that can be
     encoded apart and joined frame by frame (`can_join`): the sample of a frame edge with
     join_silence silent samples on both sides, nearest to each equal share of the work
     (silence is quick to encode). `silent` says of each whole frame of the track whether
-    it is all zeros. Fewer cuts (none) when the track has fewer such silences."""
+    it is all zeros. It depends on the track alone, so a track is always cut the same
+    way; fewer cuts (none) when it has fewer such silences."""
     frame = frame_samples(frame_rate)
     reach = -(-join_silence(frame_rate) // frame)  # whole silent frames on each side
     if silent.size < 2 * reach:
@@ -100,6 +105,7 @@ def split_points(silent: np.ndarray, frame_rate: int, parts: int) -> list[int]:
     quiet = np.lib.stride_tricks.sliding_window_view(silent, 2 * reach).all(axis=1)
     edges = np.flatnonzero(quiet) + reach  # frame edges with room both sides
     work = np.concatenate([[0.0], np.cumsum(np.where(silent, _SILENT_WORK, 1.0))])
+    parts = max(round(work[-1] * frame / frame_rate / PIECE_SECONDS), 1)
     cuts: list[int] = []
     for share in range(1, parts):
         if edges.size == 0:
