@@ -73,9 +73,10 @@ def test_writing_a_long_track_holds_no_copy_of_it(tmp_path: Path,
     """Normalized, encoded in pieces, tagged, decoded and measured: the whole of `write`
     for one file. What it holds grows with the track only by the normalization's records
     and the meter's cells (a fifth of its PCM: see loudness.cells_lufs); the rest is a
-    few chunks per piece at work, whatever the length. (Before: the normalized track, its bytes, the decoded file read
-    whole: over 3x the track's PCM.) Measured at two lengths, so the pieces' fixed
-    working set (two at once on two cores: about 20 MB) does not hide what grows."""
+    few chunks per piece at work, whatever the length. (Before: the normalized track,
+    its bytes, the decoded file read whole: over 3x the track's PCM.) Measured at two
+    lengths, so the pieces' fixed working set (two at once on two cores: about 20 MB)
+    does not hide what grows."""
     tags = Tags("Long", "Clinic", "Long", 1, 1, "2026", "", "en", b"", "")
     monkeypatch.setattr(mp3join, "PIECE_SECONDS", 15)  # many pieces at either length
     peaks, sizes = [], []
