@@ -304,9 +304,11 @@ class LoudnessMeter:
         quarters = np.concatenate(self._quarters) if self._quarters else np.zeros(0)
         return _quarters_lufs(quarters, self._hop)
 
-    def cells(self) -> np.ndarray:
-        """The energy of each whole `cell` of samples fed (float32: under 1e-6 LU off)."""
-        return np.concatenate(self._cells) if self._cells else np.zeros(0, np.float32)
+    def cells(self) -> list[np.ndarray]:
+        """The energy of each whole `cell` of samples fed (float32: under 1e-6 LU off), in
+        the pieces they were fed in (never joined: a track's cells are a fifth of its
+        PCM)."""
+        return list(self._cells)
 
     def _record(self, squares: np.ndarray) -> None:
         """The energy of each stretch of `squares` between block and quarter edges."""
@@ -356,16 +358,21 @@ def cell_samples(frame_rate: int, frame: int) -> int:
 
 def cells_lufs(cells: Iterable[np.ndarray], frame_rate: int, cell: int) -> float:
     """The integrated loudness of files played back to back, from each one's cells
-    (every file but the last a whole number of cells long). What the meter would read on
-    the joined audio when each file ends in digital silence: the filter's memory of one
+    (every file but the last a whole number of cells long), summed into the meter's
+    100 ms quarters as they come (no joined copy). What the meter would read on the
+    joined audio when each file ends in digital silence: the filter's memory of one
     file then reaches into the next only as a state under SETTLED, whose energy is under
     1e-20 of the quietest block the gate keeps."""
-    joined = np.concatenate([np.zeros(0, np.float32), *cells])
     hop = round(0.1 * frame_rate)
     per = hop // cell
-    quarters = joined[:joined.size // per * per].reshape(-1, per).sum(axis=1,
-                                                                      dtype=np.float64)
-    return _quarters_lufs(quarters, hop)
+    quarters: list[np.ndarray] = []
+    rest = np.zeros(0, np.float64)
+    for part in cells:
+        joined = np.concatenate([rest, part])
+        whole = joined.size // per * per
+        quarters.append(joined[:whole].reshape(-1, per).sum(axis=1))
+        rest = joined[whole:]
+    return _quarters_lufs(np.concatenate([np.zeros(0), *quarters]), hop)
 
 
 def _quarters_lufs(quarters: np.ndarray, hop: int) -> float:
@@ -632,7 +639,7 @@ def arrays(clip: Clip) -> Iterator[np.ndarray]:
 
 
 def measure_pieces(pieces: Iterable[np.ndarray], frame_rate: int, cell: int = 0
-                   ) -> tuple[Loudness, np.ndarray]:
+                   ) -> tuple[Loudness, list[np.ndarray]]:
     """`measure` of 16-bit samples that come in pieces (a file as it is decoded), never
     holding more than a few seconds of them; and, with `cell`, the meter's cells (see
     `cells_lufs`)."""
