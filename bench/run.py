@@ -209,7 +209,7 @@ STAGES = [("build", "render", "synthesis (speech workers: other processes)"),
           ("build", "assemble_routine", "assembly"),
           ("export", "normalization", "loudness normalization"),
           ("export", "encode", "encoding (ffmpeg)"),
-          ("export", "join", "joining MP3 frames (the full routine, an edited track)"),
+          ("export", "write_joined", "joining MP3 frames (the full routine, pieces)"),
           ("export", "write_tags", "tags and cover"),
           ("export", "measure", "measuring loudness of files"),
           # streams the decoder's output into the meter: both stages in one

@@ -98,15 +98,15 @@ def test_a_failed_encode_leaves_the_previous_build_untouched(
     before = hashes(first.folder)
     write("techniques/hello.yaml", "id: hello\ntitle: Hello\nsummary: S\nsteps:\n"
           "  - say: Welcome back, this text is new.\n")
-    real = export.join
+    real = export.write_joined
     calls: list[object] = []
 
-    def flaky(streams):  # type: ignore[no-untyped-def]
+    def flaky(*args):  # type: ignore[no-untyped-def]
         # the changed track is encoded; then joining the full routine fails
-        calls.append(streams)
+        calls.append(args)
         raise EngineError("encoder crashed")
 
-    monkeypatch.setattr(export, "join", flaky)
+    monkeypatch.setattr(export, "write_joined", flaky)
     with pytest.raises(EngineError):
         build(load_library(scripts), [], BuildOptions(chosen=TONE.chosen, jobs=1, out=tmp_path))
     assert calls and real is not flaky

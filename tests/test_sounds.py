@@ -426,26 +426,3 @@ def test_estimated_cue_lengths_are_the_cues_lengths() -> None:
 
     for name in CUE_NAMES:
         assert CUE_MS[name] == cue_ms(name, "bowl", 22050)
-
-
-def test_a_no_op_rebuild_never_imports_scipy(scripts: Path, tmp_path: Path) -> None:
-    """scipy.signal takes about 0.5 s to import: more than the rest of a no-op rebuild.
-    Nothing on that path may need it (cues come from the cache)."""
-    import subprocess
-    import sys
-
-    program = (
-        "import sys; from pathlib import Path\n"
-        "from voiceguide.build import BuildOptions, build, open_library\n"
-        "from voiceguide.cache import ClipCache\n"
-        "options = BuildOptions(chosen={'engine': 'tone'},"
-        f" out=Path({str(tmp_path / 'out')!r}),"
-        f" cache=ClipCache(Path({str(tmp_path / 'cache')!r})))\n"
-        f"(written,) = build(open_library(Path({str(scripts)!r})), [], options)\n"
-        "print(written.unchanged, 'scipy.signal' in sys.modules)\n")
-    first = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                           check=True)
-    assert first.stdout.split() == ["False", "True"]  # building audio needs it
-    again = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                           check=True)
-    assert again.stdout.split() == ["True", "False"]

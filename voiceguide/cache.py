@@ -21,6 +21,7 @@ import os
 import re
 import struct
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -133,13 +134,15 @@ def installed(name: str) -> list[str]:
         return []
 
 
-def write_entry(path: Path, data: bytes) -> None:
+def write_entry(path: Path, data: bytes | Sequence[bytes | memoryview]) -> None:
     """Write a cache entry whole or not at all (a temporary file renamed into place); a
-    cache that can't be written only costs speed, never the build."""
+    cache that can't be written only costs speed, never the build. `data` may be pieces,
+    written one after another."""
     temp = temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp.write_bytes(data)
+        with temp.open("wb") as out:
+            out.writelines([data] if isinstance(data, bytes) else data)
         temp.replace(path)
     except OSError:
         with contextlib.suppress(OSError):
@@ -258,6 +261,12 @@ class BlobStore:
             return None
         return blob
 
-    def put(self, key: str, blob: bytes) -> None:
-        write_entry(self._path(key), _BLOB_HEADER.pack(
-            _BLOB_MAGIC, len(blob), hashlib.sha256(blob).digest()) + blob)
+    def put(self, key: str, blob: bytes | Sequence[bytes | memoryview]) -> None:
+        """Store bytes, or pieces of them written one after another (never joined)."""
+        pieces = [blob] if isinstance(blob, bytes) else blob
+        digest = hashlib.sha256()
+        for piece in pieces:
+            digest.update(piece)
+        header = _BLOB_HEADER.pack(_BLOB_MAGIC, sum(memoryview(p).nbytes for p in pieces),
+                                   digest.digest())
+        write_entry(self._path(key), [header, *pieces])

@@ -160,7 +160,7 @@ def decode(path: Path, frame_rate: int) -> Clip:
     return Clip(b"".join(list(decode_chunks(path, frame_rate))), frame_rate)
 
 
-_READ = 1 << 20  # bytes of decoded PCM read at a time
+_READ = 1 << 18  # bytes of decoded PCM read at a time (6 s at 22.05 kHz)
 
 
 def decode_chunks(path: Path, frame_rate: int) -> Iterator[bytes]:

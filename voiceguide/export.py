@@ -63,13 +63,11 @@ from voiceguide.model import Chapter, Clinic, Clip, window
 from voiceguide.mp3join import (
     PIECE_SECONDS,
     CannotJoin,
-    Stream,
     can_join,
     frame_samples,
-    info_samples,
-    join,
     read_stream,
     split_points,
+    write_joined,
 )
 from voiceguide.publishing import (
     FORMAT,
@@ -131,7 +129,7 @@ CORRECTIONS = 3
 
 
 def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: int = 0
-                        ) -> tuple[Loudness, np.ndarray]:
+                        ) -> tuple[Loudness, list[np.ndarray]]:
     """Normalize, encode, tag, then decode and measure the file itself. When the encoder
     moved it off the loudness target (a codec's own gain and overshoot vary), correct by
     what was measured and encode again (CORRECTIONS times at most). Returns the loudness
@@ -141,7 +139,7 @@ def _encode_and_measure(job: _Audio, temp: Path, publishing: Publishing, cell: i
     track is encoded in pieces at once (`_in_parts`)."""
     rate = job.clips[0].frame_rate
 
-    def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, np.ndarray]:
+    def encode_once(clips: Sequence[Normalized]) -> tuple[Loudness, list[np.ndarray]]:
         if len(clips) == 1 and publishing.encoding.format == "mp3":
             pieces = _split(clips[0])
             if len(pieces) > 1:
@@ -185,7 +183,7 @@ def _split(clip: Normalized) -> list[Normalized]:
 
 
 def _in_parts(pieces: Sequence[Normalized], temp: Path, publishing: Publishing, tags: Tags
-              ) -> tuple[Loudness, np.ndarray]:
+              ) -> tuple[Loudness, list[np.ndarray]]:
     """An MP3 track encoded in pieces at once (one encoder each: LAME uses one core),
     each decoded and measured, then joined frame by frame into `temp` (mp3join) and
     tagged. The joined file decodes to the pieces back to back, sample for sample, so
@@ -194,26 +192,25 @@ def _in_parts(pieces: Sequence[Normalized], temp: Path, publishing: Publishing, 
     cell = cell_samples(rate, frame_samples(rate))
     names = [temp_path(temp.with_name(f"{temp.name}.{n}")) for n in range(len(pieces))]
 
-    def one(piece: Normalized, path: Path) -> tuple[Loudness, np.ndarray]:
+    def one(piece: Normalized, path: Path) -> tuple[Loudness, list[np.ndarray]]:
         encode(piece, path, publishing.encoding)
         return _measured_file(path, rate, piece.samples, "mp3", cell)
 
     try:
         with ThreadPoolExecutor(max_workers=min(len(pieces), os.cpu_count() or 1)) as pool:
             measured = list(pool.map(one, pieces, names))
-        _write_joined([read_stream(path.read_bytes()) for path in names], temp,
-                      sum(p.samples for p in pieces), rate)
+        _write_joined(names, temp, sum(p.samples for p in pieces), rate)
     finally:
         for path in names:
             path.unlink(missing_ok=True)
     write_tags(temp, "mp3", tags)
-    cells = [c for _, c in measured]
+    cells = [c for _, piece_cells in measured for c in piece_cells]
     return Loudness(cells_lufs(cells, rate, cell), max(lu.true_peak_db for lu, _ in measured)
-                    ), np.concatenate(cells)
+                    ), cells
 
 
 def _measured_file(path: Path, frame_rate: int, expected: int | None, audio_format: str,
-                   cell: int) -> tuple[Loudness, np.ndarray]:
+                   cell: int) -> tuple[Loudness, list[np.ndarray]]:
     """A file's loudness (and meter cells, with `cell`), measured as it is decoded; with
     `expected`, EngineError unless it decodes to that many samples."""
     samples = 0
@@ -249,12 +246,13 @@ def check_length(name: str, decoded: int, encoded: int, frame_rate: int, audio_f
                           "check the encoder (ffmpeg): reinstall imageio-ffmpeg")
 
 
-def _stored_cells(meters: BlobStore, fingerprint: str, cell: int) -> np.ndarray | None:
+def _stored_cells(meters: BlobStore, fingerprint: str, cell: int
+                  ) -> list[np.ndarray] | None:
     blob = meters.get(f"{fingerprint}-{cell}")
-    return None if blob is None else np.frombuffer(blob, dtype="<f4")
+    return None if blob is None else [np.frombuffer(blob, dtype="<f4")]
 
 
-def _kept_cells(path: Path, frame_rate: int, cell: int) -> tuple[None, np.ndarray]:
+def _kept_cells(path: Path, frame_rate: int, cell: int) -> tuple[None, list[np.ndarray]]:
     """A kept file's meter cells, for the full routine's meter (its own loudness is known)
     when the meter store has none: decoded and measured again."""
     return None, _measured_file(path, frame_rate, None, "mp3", cell)[1]
@@ -263,18 +261,16 @@ def _kept_cells(path: Path, frame_rate: int, cell: int) -> tuple[None, np.ndarra
 def _join_routine(job: _Audio, tracks: Sequence[Path], temp: Path) -> None:
     """The full routine made from its tracks' files without encoding it again (mp3join),
     then tagged."""
-    _write_joined([read_stream(path.read_bytes()) for path in tracks], temp,
-                  sum(c.samples for c in job.clips), job.clips[0].frame_rate)
+    _write_joined(tracks, temp, sum(c.samples for c in job.clips), job.clips[0].frame_rate)
     write_tags(temp, "mp3", job.tags)
 
 
-def _write_joined(streams: Sequence[Stream], path: Path, expected: int, frame_rate: int
-                  ) -> None:
-    """MP3 streams joined into `path` (mp3join); EngineError unless the joined stream is
-    `expected` samples long."""
-    joined = join(streams)
-    path.write_bytes(joined)
-    check_length(path.name, info_samples(joined), expected, frame_rate, "mp3")
+def _write_joined(files: Sequence[Path], path: Path, expected: int, frame_rate: int) -> None:
+    """MP3 files joined into `path` (mp3join), read one at a time; EngineError unless the
+    joined stream is `expected` samples long."""
+    with path.open("wb") as out:
+        samples = write_joined((read_stream(f.read_bytes()) for f in files), out)
+    check_length(path.name, samples, expected, frame_rate, "mp3")
 
 
 def can_join_tracks(assembled: AssembledRoutine, publishing: Publishing) -> bool:
@@ -499,7 +495,7 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
     # the threads fell into step, both in Python (one core: the GIL) then both in ffmpeg.
     with ThreadPoolExecutor(max_workers=max(jobs, 1) + 1) as pool:
 
-        def start(n: int) -> Future[tuple[Loudness | None, np.ndarray]] | None:
+        def start(n: int) -> Future[tuple[Loudness | None, list[np.ndarray]]] | None:
             if not (keeps[n] or retags[n]):
                 return pool.submit(_encode_and_measure, parts[n], stage / parts[n].name,
                                    publishing, cell)
@@ -509,7 +505,7 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
                 return None
             return pool.submit(_kept_cells, stage / parts[n].name, rate, cell)
 
-        stored: dict[int, np.ndarray | None] = {}  # the kept tracks' cells, from the store
+        stored: dict[int, list[np.ndarray] | None] = {}  # kept tracks' cells, from the store
         futures = [start(n) for n in range(count)]
         cells: list[np.ndarray] = []
         for n, (a, future) in enumerate(zip(parts, futures, strict=True)):
@@ -517,10 +513,11 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
             loudness.append(earlier[a.name].loudness if measured is None else measured)
             track_cells = stored.pop(n, None) if track_cells is None else track_cells
             if track_cells is not None and cell and meters and not keeps[n]:
-                meters.put(f"{prints[n]}-{cell}", track_cells.astype("<f4").tobytes())
+                meters.put(f"{prints[n]}-{cell}", [c.astype("<f4", copy=False).data
+                                                   for c in track_cells])
             if full_needed:
                 assert track_cells is not None
-                cells.append(track_cells)
+                cells += track_cells
             futures[n] = None  # let its result go
             checkpoint("encoded")
             if progress:

@@ -26,11 +26,13 @@ it comes from each stream's own, less its dropped frames (`_music_crc`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from voiceguide.lazy import LazyModule
 
@@ -171,17 +173,6 @@ def read_stream(data: bytes) -> Stream:
     return Stream(info, tuple(frames[1:]), spf, delays >> 12, delays & 0xFFF)
 
 
-def info_samples(data: bytes) -> int:
-    """The length in samples an MP3 file's Info frame gives (frames, delay, padding):
-    what a gapless decoder plays. Only the first frame is read."""
-    length, spf = _frame_length(data[:4])
-    info = data[:length]
-    tag = _info_offset(info)
-    frames = int.from_bytes(info[tag + 8:tag + 12], "big")
-    delays = int.from_bytes(info[tag + _LAME_DELAY:tag + _LAME_DELAY + 3], "big")
-    return frames * spf - (delays >> 12) - (delays & 0xFFF)
-
-
 def _info_offset(frame: bytes) -> int:
     """Where the Xing/Info id sits in the stream's first frame."""
     for name in (b"Info", b"Xing"):
@@ -200,41 +191,65 @@ def _main_data_begin(frame: bytes) -> int:
 def join(streams: Sequence[Stream]) -> bytes:
     """The streams one after another, gapless; see the module's docstring for when this
     is exact. Raises CannotJoin when the streams can't be joined."""
-    first, last = streams[0], streams[-1]
-    for stream in streams:
+    out = io.BytesIO()
+    write_joined(iter(streams), out)
+    return out.getvalue()
+
+
+def write_joined(streams: Iterator[Stream], out: BinaryIO) -> int:
+    """`join` written to `out` (at its start: a new file) a stream at a time, so only one
+    is held (`streams` may read each file as it is asked for); the Info frame, which
+    counts them all, is written last over its place. Returns the joined length in
+    samples, as the Info frame gives it. Raises CannotJoin when the streams can't be
+    joined (`out` then holds part of them)."""
+    first = next(streams)
+    out.write(bytes(len(first.info)))  # the Info frame's place
+    lengths: list[int] = []  # of every frame written
+    crc, last, n = 0, first, 0
+    for stream in itertools.chain([first], streams):
         if stream.info[1:4] != first.info[1:4] or stream.delay != first.delay:
             raise CannotJoin("the tracks' MP3 streams differ in format: can't join them")
-    for stream in streams[1:]:
-        if stream.frames and _main_data_begin(stream.frames[0]):
+        if n and stream.frames and _main_data_begin(stream.frames[0]):
             raise CannotJoin("a track's first MP3 frame borrows from earlier frames")
-    frames: list[bytes] = []
-    crc = 0
-    for n, stream in enumerate(streams):
-        if n < len(streams) - 1 and stream.samples % stream.spf:
+        if n and last.samples % last.spf:  # every stream but the last: whole frames
             raise CannotJoin("a track is not a whole number of MP3 frames long")
-        used = stream.frames[:stream.samples // stream.spf] if n < len(streams) - 1 \
-            else stream.frames
-        frames.extend(used)
-        crc = _shifted(crc, sum(len(f) for f in used)) ^ _music_crc(stream, len(used))
-    return _info_frame(first.info, frames, first.delay, last.padding, crc) + b"".join(frames)
+        if n:  # the stream before, now known not to be the last, loses its padding frames
+            _write_frames(out, last, last.samples // last.spf, lengths)
+            crc = _shifted(crc, sum(lengths[len(lengths) - last.samples // last.spf:])) ^ \
+                _music_crc(last, last.samples // last.spf)
+        last, n = stream, n + 1
+    _write_frames(out, last, len(last.frames), lengths)
+    crc = _shifted(crc, sum(lengths[len(lengths) - len(last.frames):])) ^ \
+        _music_crc(last, len(last.frames))
+    info = _info_frame(first.info, lengths, first.delay, last.padding, crc)
+    out.seek(0)
+    out.write(info)
+    return len(lengths) * first.spf - first.delay - last.padding
 
 
-def _info_frame(template: bytes, frames: Sequence[bytes], delay: int, padding: int,
+def _write_frames(out: BinaryIO, stream: Stream, count: int, lengths: list[int]) -> None:
+    used = stream.frames[:count]
+    out.writelines(used)
+    lengths.extend(len(f) for f in used)
+
+
+def _info_frame(template: bytes, lengths: Sequence[int], delay: int, padding: int,
                 music_crc: int) -> bytes:
-    """A copy of `template` (an ffmpeg Info frame) describing `frames` as ffmpeg does:
-    frame and byte counts, seek table, delay and padding (what a decoder needs to trim
-    the joined stream exactly), music length and CRC, and the tag's own CRC."""
+    """A copy of `template` (an ffmpeg Info frame) describing frames of these `lengths`
+    as ffmpeg does: frame and byte counts, seek table, delay and padding (what a decoder
+    needs to trim the joined stream exactly), music length and CRC, and the tag's own
+    CRC."""
     info = bytearray(template)
     tag = _info_offset(template)
     if int.from_bytes(info[tag + 4:tag + 8], "big") & 7 != 7:
         raise CannotJoin("the encoder wrote an Info frame without counts and seek table")
-    starts = [0, *accumulate(len(f) for f in frames)]  # of each frame, after the Info
+    starts = [0, *accumulate(lengths)]  # of each frame, after the Info frame
     total = len(info) + starts[-1]
-    info[tag + 8:tag + 12] = len(frames).to_bytes(4, "big")
+    info[tag + 8:tag + 12] = len(lengths).to_bytes(4, "big")
     info[tag + 12:tag + 16] = total.to_bytes(4, "big")
     # Entry i: where i% of the frames are, in 256ths of the file (the first is 0).
     info[tag + _TOC:tag + _TOC + 100] = bytes(
-        min(255, (len(info) + starts[i * len(frames) // 100]) * 256 // total) if i else 0
+        min(255, (len(info) + starts[i * len(lengths) // 100]) * 256 // total) if i else 0
         for i in range(100))
     info[tag + _LAME_DELAY:tag + _LAME_DELAY + 3] = (delay << 12 | padding).to_bytes(3, "big")
     info[tag + _MUSIC_LENGTH:tag + _MUSIC_LENGTH + 4] = total.to_bytes(4, "big")

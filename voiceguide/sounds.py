@@ -184,16 +184,13 @@ def check_style(style: str) -> str:
 
 @lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """What cues are made by: this module, trimming, and the loudness meter (ours, and
-    pyloudnorm's version: its filter coefficients)."""
-    from importlib import metadata
-
+    """What cues are made by: this module, trimming, and the loudness meter (its filter
+    coefficients included)."""
     from voiceguide import loudness, pcm
 
     digest = hashlib.sha256(Path(__file__).read_bytes())
     digest.update(Path(pcm.__file__).read_bytes())
     digest.update(Path(loudness.__file__).read_bytes())
-    digest.update(metadata.version("pyloudnorm").encode())
     return digest.hexdigest()
 
 
@@ -217,8 +214,8 @@ class Cues:
 
 def load_cues(style: str, frame_rate: int, cache: ClipCache | None = None) -> Cues:
     """Every cue of `style` at `frame_rate`, from the render cache when it has them
-    (making one measures its loudness, which needs scipy, whose import alone takes
-    longer than a no-op rebuild), else made and put there."""
+    (making one synthesizes and measures it, with numpy, which a no-op rebuild never
+    imports), else made and put there."""
     clips: dict[CueName, Clip] = {}
     for name in CUE_NAMES:
         key = cue_key(name, frame_rate, style)
@@ -278,7 +275,7 @@ def cue_loudness(samples: np.ndarray, frame_rate: int) -> float:
     block = math.ceil(_GATE_BLOCK_S * frame_rate)
     if x.size < block:
         x = np.concatenate([x, np.zeros(block - x.size)])
-    return pyloudnorm_lufs(x, frame_rate)  # imports scipy.signal (see load_cues)
+    return pyloudnorm_lufs(x, frame_rate)
 
 
 # --------------------------------------------------------------------------- synthesis
