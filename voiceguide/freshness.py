@@ -1,6 +1,6 @@
 """Whether a routine's folder already holds what a build would write: then the build
 writes nothing, and finds that out without assembling, encoding or hashing any audio,
-and without loading the manifest's schemas (pydantic).
+and without loading the export or the manifest's schemas.
 
 Two things must hold, and both are checked.
 
@@ -22,8 +22,8 @@ anew when intact). The ctime is what makes this safe: programs can set a file's 
 (`touch -d`, `cp -p`, a tag editor that keeps the date; and ID3 padding can keep the
 size) but not its ctime, which any write, rename or change of times moves to the
 present. Only a change made within the same tick of the file system's clock as
-voiceguide's own look at the file (a few milliseconds, while it holds the folder's lock)
-could go unseen. On Windows st_ctime is the creation time instead, so there every file
+voiceguide's own look at the file (a few milliseconds; each file is looked at before it
+is read) could go unseen. On Windows st_ctime is the creation time instead, so there every file
 is hashed, as before; a missing or unreadable note only costs that time too.
 """
 
