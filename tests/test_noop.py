@@ -17,10 +17,15 @@ import pytest
 # What a no-op rebuild must never import: numpy (the meters, the cues, the beds), scipy
 # (only resampling needs it), the YAML reader and the schemas (parsing), the tag
 # writer, the cover, captions, the share page and its QR code, the recognizer of
-# `check`, and the search for ffmpeg (imageio-ffmpeg): nothing is encoded.
+# `check`, and the search for ffmpeg (imageio-ffmpeg): nothing is encoded; nor the
+# export and the manifest's schemas (the files are checked from what was noted of
+# them), the language libraries (what they said is kept), or rich (no terminal, no
+# progress bars). pydantic is not on the list: typer itself uses it to read the command
+# line.
 HEAVY = ("numpy", "scipy", "pyloudnorm", "ruamel", "voiceguide.parse", "mutagen", "PIL",
          "webvtt", "jinja2", "segno", "voiceguide.share", "voiceguide.check", "pocketsphinx",
-         "imageio_ffmpeg")
+         "imageio_ffmpeg", "voiceguide.export", "voiceguide.manifest", "babel", "num2words",
+         "rich")
 
 # Runs the command as the `voiceguide` entry point does and, at exit, lists the modules
 # it imported.
@@ -77,7 +82,8 @@ def test_a_no_op_rebuild_imports_none_of_the_heavy_libraries(rebuilt: Rebuilt) -
     assert imported == [], f"a no-op rebuild imported {imported}"
     # The list means something: the cold build did need them (bar scipy, the page, the
     # recognizer and captions' and the cover's libraries, which it may skip).
-    assert {"numpy", "ruamel", "voiceguide.parse", "mutagen", "imageio_ffmpeg"} <= set(cold)
+    assert {"numpy", "ruamel", "voiceguide.parse", "mutagen", "imageio_ffmpeg",
+            "voiceguide.export", "voiceguide.manifest", "babel", "num2words"} <= set(cold)
 
 
 def test_no_build_at_the_routines_rate_imports_scipy(rebuilt: Rebuilt) -> None:

@@ -178,7 +178,9 @@ def test_other_code_reads_the_file_again(tmp_path: Path, cache: Path,
 
 
 def test_the_code_digest_follows_the_package_and_the_yaml_reader() -> None:
-    parts = parsed._installed("ruamel.yaml") + parsed._installed("pydantic")
+    from voiceguide.cache import installed
+
+    parts = installed("ruamel.yaml") + installed("pydantic")
     assert any(p.startswith("ruamel") and p.endswith(".dist-info") for p in parts)
     assert any(p.startswith("pydantic-") for p in parts)
 

@@ -119,23 +119,28 @@ def assemble_track(plan: TrackPlan, clips: Mapping[str, Clip], cues: Cues, frame
     cues' frame rate (see the module's docstring): the track holds no new copy of its
     sentences and cues, and one silence as long as the longest."""
     rate = cues.frame_rate
-    lengths = _lengths(plan, clips, cues, frame)
-    longest = max((n for item, n in zip(plan.items, lengths, strict=True)
-                   if isinstance(item, Silence)), default=0)
+    placed = _placed(plan, _lengths(plan, clips, cues, frame))
+    longest = max((p.end - p.start for p in placed if isinstance(p.item, Silence)),
+                  default=0)
     zeros = memoryview(silence(longest, rate).raw_data)
     pieces: list[bytes | memoryview] = []
-    placed: list[Placed] = []
-    position = 0
-    for item, samples in zip(plan.items, lengths, strict=True):
+    for p in placed:
+        item = p.item
         if isinstance(item, Silence):
-            pieces.append(zeros[:2 * samples])
+            pieces.append(zeros[:2 * (p.end - p.start)])
         else:
             clip = resample(clips[item.text], rate) if isinstance(item, Speech) \
                 else cues[item.name]
             pieces.append(segment(clip).raw_data)
+    return Track(plan, Stitched(pieces, rate), placed)
+
+
+def _placed(plan: TrackPlan, lengths: Sequence[int]) -> tuple[Placed, ...]:
+    placed, position = [], 0
+    for item, samples in zip(plan.items, lengths, strict=True):
         placed.append(Placed(item, position, position + samples))
         position += samples
-    return Track(plan, Stitched(pieces, rate), tuple(placed))
+    return tuple(placed)
 
 
 def assemble_routine(plan: RoutinePlan, clips: Mapping[str, Clip], cues: Cues,
@@ -172,6 +177,16 @@ def planned_samples(plan: RoutinePlan, clips: Mapping[str, Clip], cues: Cues,
     last = len(plan.tracks) - 1
     return sum(sum(_lengths(t, clips, cues, frame if n < last else 1))
                for n, t in enumerate(plan.tracks))
+
+
+def layout(plan: RoutinePlan, clips: Mapping[str, Clip], cues: Cues, frame: int = 1
+           ) -> tuple[tuple[Placed, ...], ...]:
+    """Where each track's items will be (samples from the track's start), as
+    `assemble_routine` places them with the same `frame`, without building any audio:
+    with the clips and cues they are made of, what a routine's audio is."""
+    last = len(plan.tracks) - 1
+    return tuple(_placed(t, _lengths(t, clips, cues, frame if n < last else 1))
+                 for n, t in enumerate(plan.tracks))
 
 
 def _silence_samples(item: Silence, previous: int, frame_rate: int) -> int:

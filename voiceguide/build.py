@@ -11,30 +11,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from voiceguide import __version__, parsed
+from voiceguide import __version__, parsed, said
 from voiceguide.assemble import (
     DEFAULT_FRAME_RATE,
     AssembledRoutine,
     assemble_routine,
     frame_rate_of,
+    layout,
     planned_samples,
 )
 from voiceguide.atomic import folder_lock, remove_leftovers
 from voiceguide.background import Bed, load_bed, mix_background, speech_spans
-from voiceguide.cache import ClipCache, default_cache_dir
+from voiceguide.cache import WRITTEN, ClipCache, DamagedEntry, default_cache_dir
 from voiceguide.encode import Encoding
 from voiceguide.engines import make_engine
 from voiceguide.engines.base import Engine
 from voiceguide.errors import ScriptError, SettingsError, VoiceguideError
-from voiceguide.export import (
-    Publishing,
-    Written,
-    audio_file_count,
-    fingerprint,
-    limiter_lift_db,
-    up_to_date,
-    write_routine,
-)
+from voiceguide.freshness import fingerprint, note_written, up_to_date
 from voiceguide.lexicon import Lexicon, load_lexicon
 from voiceguide.library import (
     CLINIC_FILE,
@@ -49,7 +42,6 @@ from voiceguide.library import (
     spoken_in,
 )
 from voiceguide.loudness import LoudnessTarget, import_loudness_libraries
-from voiceguide.manifest import Provenance
 from voiceguide.messages import (
     ENGLISH,
     Messages,
@@ -80,6 +72,7 @@ from voiceguide.plan import (
     plan_routine,
     routine_words,
 )
+from voiceguide.publishing import Provenance, Publishing, Written, audio_file_count
 from voiceguide.render import render, utterances
 from voiceguide.settings import LIMITS, Choices, Settings, resolve
 from voiceguide.sounds import Cues, check_style, load_cues
@@ -415,7 +408,19 @@ def build(library: Library, names: Sequence[str] = (), options: BuildOptions | N
 
 def _build(library: Library, targets: list[Target], settings: Settings,
            options: BuildOptions, progress: Progress | None) -> list[Written]:
-    """Build targets that share their settings (and so their voice)."""
+    """Build targets that share their settings (and so their voice). The sentences in the
+    cache are first known by their entries' headers alone, which is all a rebuild with
+    nothing to do needs; one whose audio, once needed, is found damaged means building
+    again with every entry read (and a damaged one spoken again)."""
+    try:
+        return _build_once(library, targets, settings, options, progress, unread=True)
+    except DamagedEntry:
+        return _build_once(library, targets, settings, options, progress, unread=False)
+
+
+def _build_once(library: Library, targets: list[Target], settings: Settings,
+                options: BuildOptions, progress: Progress | None, unread: bool
+                ) -> list[Written]:
     encoding, loudness = encoding_of(settings), loudness_of(settings)
     check_style(settings.cues)
     # A Piper voice may live beside the scripts; the manifest names the voice used.
@@ -428,6 +433,8 @@ def _build(library: Library, targets: list[Target], settings: Settings,
     bed = load_bed(settings.background, DEFAULT_FRAME_RATE) if settings.background else None
     lexicon = lexicon_for(library, settings.language)
     progress = progress or Progress()
+    if options.cache:
+        said.recall(options.cache.root)
     # Every sentence any pacing could say: repeats and pauses change, the words do not.
     plans = [plan_target(t, library, pacing_of(settings)) for t in targets]
     texts = utterances(plans)
@@ -444,7 +451,7 @@ def _build(library: Library, targets: list[Target], settings: Settings,
     try:
         progress.started(len(texts) + len(targets), files)
         clips = render(texts, engines, progress.spoke, lexicon, options.cache,
-                       meanwhile=import_loudness_libraries)
+                       meanwhile=import_loudness_libraries, unread=unread)
         cues = load_cues(settings.cues, frame_rate_of(clips), options.cache)
         planned = _plan_all(targets, library, settings, engines[0], clips, cues, progress,
                             lexicon, options.cache)
@@ -452,6 +459,8 @@ def _build(library: Library, targets: list[Target], settings: Settings,
     finally:
         for engine in engines:
             engine.close()
+    if options.cache:
+        said.keep(options.cache.root)
     frame_rate = cues.frame_rate
     if settings.background and bed is not None and bed.frame_rate != frame_rate:
         bed = load_bed(settings.background, frame_rate)
@@ -460,29 +469,42 @@ def _build(library: Library, targets: list[Target], settings: Settings,
                             settings.step_chapters, loudness, settings.language,
                             voice=say.voice_line(credit.name, credit.licence),
                             encoder_margin_db=engines[0].encoder_margin_db)
-    # Every routine is assembled before the first is written: a problem in any of them
-    # leaves the output folder as it was.
+    notes = options.cache.root / WRITTEN if options.cache else None
+    frame = _track_frame(encoding, frame_rate)
     ready = []
     for item in planned:
-        assembled = assemble_routine(item.plan, clips, cues, _track_frame(encoding,
-                                                                            frame_rate))
-        if bed is not None:
-            assembled = _with_bed(assembled, bed, publishing)
         made = Provenance(engine_version=version, voice=credit.name,
                           voice_licence=credit.licence, voiceguide=__version__,
                           pacing=item.pacing, lexicon_files=lexicon.files,
                           lexicon_digest=lexicon.digest())
-        ready.append((assembled, made))
+        digest = fingerprint(item.plan, layout(item.plan, clips, cues, frame), clips, cues,
+                             bed, settings, made, publishing)
+        ready.append((item.plan, made, digest))
+
+    def assembled(plan: RoutinePlan) -> AssembledRoutine:
+        routine = assemble_routine(plan, clips, cues, frame)
+        return routine if bed is None else _with_bed(routine, bed, publishing)
+
+    # Every routine to be written is assembled before the first is written: a problem
+    # in any of them leaves the output folder as it was.
+    fresh = {n: assembled(plan) for n, (plan, _, digest) in enumerate(ready)
+             if up_to_date(options.out, plan.routine.id, digest, notes) is None}
     written = []
-    for assembled, made in ready:
-        digest = fingerprint(assembled, settings, made, publishing)
-        folder = options.out / assembled.plan.routine.id
+    for n, (plan, made, digest) in enumerate(ready):
+        folder = options.out / plan.routine.id
         with folder_lock(folder, options.wait, progress.waiting):
             remove_leftovers(folder)
-            earlier = up_to_date(options.out, assembled.plan.routine.id, digest)
-            written.append(earlier or write_routine(
-                assembled, options.out, settings, made, publishing, options.jobs,
-                progress.wrote, digest, options.cache.root if options.cache else None))
+            earlier = up_to_date(options.out, plan.routine.id, digest, notes)
+            if earlier is None:
+                from voiceguide.export import write_routine  # the encoders, the schemas
+
+                # (not assembled above when another build changed the folder meanwhile)
+                audio = fresh.pop(n) if n in fresh else assembled(plan)
+                earlier = write_routine(audio, options.out, settings, made, publishing,
+                                        options.jobs, progress.wrote, digest,
+                                        options.cache.root if options.cache else None)
+                note_written(notes, earlier, digest)
+            written.append(earlier)
     return written
 
 
@@ -490,6 +512,8 @@ def _with_bed(assembled: AssembledRoutine, bed: Bed, publishing: Publishing
               ) -> AssembledRoutine:
     """Background ambience under every track, ducked wherever the voice speaks, at its
     level under the voice as it will be heard (after the limiter)."""
+    from voiceguide.export import limiter_lift_db  # the meters
+
     tracks = tuple(replace(t, clip=mix_background(
         t.clip, speech_spans(t.placed), bed,
         limiter_lift_db=limiter_lift_db(t.clip, publishing))) for t in assembled.tracks)

@@ -13,17 +13,19 @@ rendered again, never used. The same folder keeps the script files as read
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import struct
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import platformdirs
-
+from voiceguide import __version__
 from voiceguide.atomic import temp_path
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.model import Clip
@@ -33,16 +35,103 @@ _MAGIC = b"VGC1"
 _HEADER = struct.Struct("<4sII32s")  # magic, frame rate, samples, sha256 of the PCM
 _ENTRY = re.compile(r"^[0-9a-f]{64}\.clip$")
 PARSED = "parsed"  # the folder of the script files as read (voiceguide.parsed)
+WRITTEN = "written"  # the folder of what builds last saw of their files (freshness)
+SAID = "said.json"  # what num2words and Babel said (voiceguide.said)
 METERS = "meters"  # the folder of the audio files' meter readings (BlobStore)
 COVERS = "covers"  # the folder of drawn covers (BlobStore)
 _BLOB_MAGIC = b"VGB1"
 _BLOB_HEADER = struct.Struct("<4sI32s")  # magic, bytes, sha256 of them
 
 
+@functools.cache
+def code_digest() -> bytes:
+    """voiceguide's own code and Python's version: its modules known by size and time of
+    change, as Python's own bytecode cache knows them (reading them all would cost more
+    than a rebuild with nothing to do)."""
+    parts = [sys.version, __version__]
+    package = Path(__file__).parent
+    for module in sorted(package.glob("*.py")):
+        status = module.stat()
+        parts.append(f"{module.name} {status.st_size} {status.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).digest()
+
+
+class DamagedEntry(Exception):
+    """A cache entry's audio no longer matches its checksum (see ClipCache.peek)."""
+
+
+class _Unread(Clip):
+    """A cache entry's clip whose audio is read from `path`, and checked against its
+    SHA-256, when first asked for (as Stitched, a Clip that computes its PCM)."""
+
+    def __init__(self, path: Path, frame_rate: int, samples: int, sha256: str) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "frame_rate", frame_rate)
+        object.__setattr__(self, "_samples", samples)
+        self.__dict__["sha256"] = sha256  # where Clip's cached_property keeps it
+
+    path: Path
+    _samples: int
+
+    @property
+    def samples(self) -> int:
+        return self._samples
+
+    @property
+    def pcm(self) -> bytes:
+        read = self.__dict__.get("_pcm")
+        if read is None:
+            try:
+                clip = _clip(self.path.read_bytes())
+            except OSError:
+                clip = None
+            if clip is None or clip.sha256 != self.sha256:
+                raise DamagedEntry(str(self.path))
+            read = self.__dict__["_pcm"] = clip.pcm
+        return read
+
+    def __repr__(self) -> str:
+        return f"_Unread({self.path.name}, {self.samples} samples at {self.frame_rate} Hz)"
+
+
+def _clip(data: bytes) -> Clip | None:
+    """A cache entry's clip, or None when it is damaged."""
+    if len(data) < _HEADER.size:
+        return None
+    magic, rate, samples, digest = _HEADER.unpack_from(data)
+    pcm = data[_HEADER.size:]
+    if magic != _MAGIC or len(pcm) != 2 * samples or rate <= 0 or \
+            hashlib.sha256(pcm).digest() != digest:
+        return None
+    return Clip.checked(pcm, rate, digest.hex())
+
+
 def default_cache_dir() -> Path:
     """$VOICEGUIDE_CACHE, else the user's cache folder (e.g. ~/.cache/voiceguide)."""
     configured = os.environ.get("VOICEGUIDE_CACHE")
-    return Path(configured) if configured else Path(platformdirs.user_cache_dir("voiceguide"))
+    if configured:
+        return Path(configured)
+    import platformdirs  # only here: a few ms of every command that sets the folder
+
+    return Path(platformdirs.user_cache_dir("voiceguide"))
+
+
+def installed(name: str) -> list[str]:
+    """The installed metadata folders of a library ('pydantic-2.14.4.dist-info')."""
+    try:  # the top-level package: finding ruamel.yaml would import ruamel
+        spec = importlib.util.find_spec(name.partition(".")[0])
+    except (ImportError, ValueError):
+        return []
+    places = spec.submodule_search_locations if spec else None
+    if not places:
+        return []
+    site = Path(next(iter(places))).parent
+    wanted = name.replace(".", "_").lower() + "-"
+    try:
+        return sorted(p.name for p in site.iterdir() if p.name.endswith(".dist-info")
+                      and p.name.replace(".", "_").lower().startswith(wanted))
+    except OSError:
+        return []
 
 
 def write_entry(path: Path, data: bytes | Sequence[bytes | memoryview]) -> None:
@@ -85,14 +174,25 @@ class ClipCache:
             data = self._path(key).read_bytes()
         except OSError:
             return None
-        if len(data) < _HEADER.size:
+        return _clip(data)
+
+    def peek(self, key: str) -> Clip | None:
+        """The cached clip as its entry's header gives it (frame rate, length, SHA-256),
+        or None when missing or plainly damaged; its audio is read, and checked, only
+        when first asked for (DamagedEntry then, if it does not match). To decide whether
+        anything needs the audio: reading and checking 100 sentences took 20 ms."""
+        try:
+            with self._path(key).open("rb") as entry:
+                header = entry.read(_HEADER.size)
+                size = os.fstat(entry.fileno()).st_size
+        except OSError:
             return None
-        magic, rate, samples, digest = _HEADER.unpack_from(data)
-        pcm = data[_HEADER.size:]
-        if magic != _MAGIC or len(pcm) != 2 * samples or rate <= 0 or \
-                hashlib.sha256(pcm).digest() != digest:
+        if len(header) < _HEADER.size:
             return None
-        return Clip(pcm, rate)
+        magic, rate, samples, digest = _HEADER.unpack(header)
+        if magic != _MAGIC or size != _HEADER.size + 2 * samples or rate <= 0:
+            return None
+        return _Unread(self._path(key), rate, samples, digest.hex())
 
     def put(self, key: str, clip: Clip) -> None:
         """Store a clip."""
@@ -119,11 +219,15 @@ class ClipCache:
         for entry in self._entries():
             with contextlib.suppress(OSError):
                 entry.unlink()
-        for kept in [*self.root.glob(f"{PARSED}/*.pickle"),  # the scripts as read
-                     *self.root.glob(f"{METERS}/*.blob"), *self.root.glob(f"{COVERS}/*.blob")]:
+        # the scripts as read (parsed.py), the meter readings and covers, what builds
+        # saw of their files (freshness) and what the language libraries said (said.py)
+        for kept in [*self.root.glob(f"{PARSED}/*.pickle"),
+                     *self.root.glob(f"{METERS}/*.blob"), *self.root.glob(f"{COVERS}/*.blob"),
+                     *self.root.glob(f"{WRITTEN}/*.json"), self.root / SAID]:
             with contextlib.suppress(OSError):
                 kept.unlink()
-        for folder in [*self.root.glob("??"), *(self.root / f for f in (PARSED, METERS, COVERS))]:
+        for folder in [*self.root.glob("??"),
+                       *(self.root / f for f in (PARSED, METERS, COVERS, WRITTEN))]:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only when empty
         return before

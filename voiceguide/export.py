@@ -18,8 +18,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from datetime import date
+from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +30,6 @@ from voiceguide.cache import COVERS, METERS, BlobStore
 from voiceguide.cover import cover_bytes
 from voiceguide.encode import (
     AUDIO_SUFFIXES,
-    Encoding,
     decode_chunks,
     encode,
 )
@@ -41,7 +39,6 @@ from voiceguide.loudness import (
     BLOCK,
     ENCODER_MARGIN_DB,
     Loudness,
-    LoudnessTarget,
     Normalized,
     arrays,
     cell_samples,
@@ -53,19 +50,16 @@ from voiceguide.loudness import (
     regrouped,
 )
 from voiceguide.manifest import (
-    FORMAT,
-    MANIFEST,
     FileCheck,
     FileEntry,
     LoudnessEntry,
-    Provenance,
     RoutineEntry,
     TrackEntry,
     make_manifest,
     read_manifest,
 )
-from voiceguide.messages import ENGLISH, Messages, catalogue_digest, messages_for
-from voiceguide.model import Chapter, Clinic, Clip, Routine, window
+from voiceguide.messages import ENGLISH, Messages
+from voiceguide.model import Chapter, Clinic, Clip, window
 from voiceguide.mp3join import (
     PIECE_SECONDS,
     CannotJoin,
@@ -74,6 +68,14 @@ from voiceguide.mp3join import (
     read_stream,
     split_points,
     write_joined,
+)
+from voiceguide.publishing import (
+    FORMAT,
+    MANIFEST,
+    Provenance,
+    Publishing,
+    Written,
+    is_alone,
 )
 from voiceguide.settings import Settings
 from voiceguide.tags import Tags, language_3, write_tags
@@ -92,69 +94,6 @@ else:
     np = LazyModule("numpy")  # imported on first use: a no-op rebuild never needs it
 
 _OURS = "|".join(sorted(s.lstrip(".") for s in [*AUDIO_SUFFIXES, ".vtt", ".m3u8"]))
-
-
-@dataclass(frozen=True)
-class Publishing:
-    """How a routine is published: format, tags and chapters."""
-
-    encoding: Encoding = field(default_factory=Encoding)
-    clinic: Clinic = field(default_factory=Clinic)
-    step_chapters: bool = False
-    loudness: LoudnessTarget | None = field(default_factory=LoudnessTarget)  # None: as is
-    language: str = "en"  # of the narration: tags, captions' players
-    year: str = field(default_factory=lambda: str(date.today().year))
-    voice: str = ""  # "Voice: NAME (ENGINE) - LICENCE", in every file's comment
-    encoder_margin_db: float | None = None  # the engine's (None: ENCODER_MARGIN_DB)
-
-    def messages(self) -> Messages:
-        """voiceguide's words for captions, chapters, the cover and album titles."""
-        return messages_for(self.language)
-
-
-@dataclass(frozen=True)
-class Written:
-    folder: Path
-    files: tuple[Path, ...]  # audio files, full routine last
-    manifest: Path
-    others: tuple[Path, ...] = ()  # captions and playlist
-    unchanged: bool = False  # nothing had changed: nothing was written
-
-
-def fingerprint(assembled: AssembledRoutine, settings: Settings, made: Provenance,
-                publishing: Publishing) -> str:
-    """A digest of everything a routine's files are made from: the assembled audio and
-    its layout, the settings, how it is published (format, tags, cover, chapters). Equal
-    fingerprints mean equal files, so a rebuild can skip the encoding."""
-    digest = hashlib.sha256()
-    cover = Path(publishing.clinic.cover).read_bytes() if publishing.clinic.cover else b""
-    described = {"manifest": FORMAT, "settings": settings.to_json(),
-                 "made": made.model_dump(mode="json"), "cover": hashlib.sha256(
-        cover).hexdigest(), "publishing": asdict(publishing),
-        "routine": asdict(assembled.plan.routine),
-        "words": catalogue_digest(publishing.language)}
-    digest.update(json.dumps(described, sort_keys=True, default=str).encode("utf-8"))
-    for track in assembled.tracks:
-        digest.update(json.dumps([asdict(track.plan.technique), [
-            (type(p.item).__name__, repr(p.item), p.start, p.end) for p in track.placed]],
-            sort_keys=True, default=str).encode("utf-8"))
-        for chunk in track.clip.chunks():
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def up_to_date(out_root: Path, routine_id: str, digest: str) -> Written | None:
-    """The earlier build of this routine, when its fingerprint matches and every file its
-    manifest names is there as it was written (size and sha256); else None."""
-    folder = out_root / routine_id
-    manifest = read_manifest(folder)
-    if manifest is None or manifest.fingerprint != digest or not manifest.intact(folder):
-        return None
-    audio = manifest.audio_files()
-    paths = [folder / name for name in
-             [*audio, *manifest.caption_files(), manifest.routine.playlist]]
-    return Written(folder, tuple(paths[:len(audio)]), folder / MANIFEST,
-                   tuple(paths[len(audio):]), unchanged=True)
 
 
 @dataclass(frozen=True)
@@ -398,19 +337,9 @@ def _earlier_files(folder: Path) -> dict[str, _Earlier]:
             if e.file in manifest.files and manifest.files[e.file].matches(folder / e.file)}
 
 
-def is_alone(routine: Routine) -> bool:
-    """A technique built on its own: one audio file serves as track and full routine."""
-    ids = routine.track_ids()
-    return len(ids) == 1 and ids[0] == routine.id
-
-
 def full_session_title(title: str, alone: bool, say: Messages = ENGLISH) -> str:
     """The full routine's own title (its album in the tags): apart from its tracks'."""
     return title if alone else say.full_session(title)
-
-
-def audio_file_count(routine: Routine) -> int:
-    return 1 if is_alone(routine) else len(routine.track_ids()) + 1
 
 
 def _plan_audio(assembled: AssembledRoutine, publishing: Publishing,
@@ -528,7 +457,7 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
                                                               *texts]}
         manifest = make_manifest(assembled, track_entries, entries[-1], playlist_name,
                                  [] if alone else chapters, settings,
-                                 made.model_copy(update={"clinic": publishing.clinic.name}),
+                                 replace(made, clinic=publishing.clinic.name),
                                  digest, files)
         (stage / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     return Written(folder, tuple(folder / a.name for a in audio), folder / MANIFEST,

@@ -20,13 +20,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from voiceguide.assemble import AssembledRoutine
 from voiceguide.loudness import Loudness
 from voiceguide.model import Chapter, Cue, Placed, Silence, Speech, Track, samples_to_ms
-from voiceguide.plan import Pacing
+from voiceguide.publishing import FORMAT as FORMAT
+from voiceguide.publishing import MANIFEST as MANIFEST
+from voiceguide.publishing import Provenance as Provenance
 from voiceguide.settings import Settings
-from voiceguide.voices import VoiceCredit
-
-FORMAT: Literal[5] = 5  # 4: settings as resolved, how the audio was made under "build",
-#                          each file's size and sha256; 5: the voice and its licence
-MANIFEST = "manifest.json"
 
 
 class _Json(BaseModel):
@@ -148,23 +145,6 @@ class FileCheck(_Json):
             return path.stat().st_size == self.size and FileCheck.of(path) == self
         except OSError:
             return False
-
-
-class Provenance(_Json):
-    """How the audio was made, beyond the settings: enough to tell whether it would come
-    out the same today."""
-
-    engine_version: str  # the engine and the versions of what makes its sound
-    voice: str  # "en_US-joe-medium (piper)": the voice's name and engine, never a path
-    voice_licence: str  # a Piper voice's licence and dataset lines; espeak-ng's licence
-    voiceguide: str
-    pacing: Pacing  # as used: --minutes fits repeats and pauses
-    lexicon_files: tuple[str, ...]
-    lexicon_digest: str
-    clinic: str = ""  # the publisher's name in the tags
-
-    def credit(self) -> VoiceCredit:
-        return VoiceCredit(self.voice, self.voice_licence)
 
 
 class Manifest(_Json):

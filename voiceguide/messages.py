@@ -17,7 +17,8 @@ from __future__ import annotations
 import gettext
 import hashlib
 import io
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -101,21 +102,29 @@ class Messages:
 
     def number(self, count: int) -> str:
         """A count as the voice says it best inside a phrase: in words."""
-        from num2words import num2words
 
-        try:
-            return str(num2words(count, lang=self.locale))
-        except NotImplementedError:
+        def said() -> str:
+            from num2words import num2words
+
             try:
-                return str(num2words(count, lang=self.locale.split("_")[0]))
+                return str(num2words(count, lang=self.locale))
             except NotImplementedError:
-                return str(count)
+                try:
+                    return str(num2words(count, lang=self.locale.split("_")[0]))
+                except NotImplementedError:
+                    return str(count)
+
+        return _once(("number", self.locale, count), said)
 
     def and_list(self, things: Sequence[str]) -> str:
         """'a chair', 'a chair and a wall', 'una pelota, una pared y una silla'."""
-        from babel.lists import format_list
 
-        return format_list(list(things), locale=self.locale) if things else ""
+        def said() -> str:
+            from babel.lists import format_list
+
+            return format_list(list(things), locale=self.locale)
+
+        return _once(("list", self.locale, *things), said) if things else ""
 
     def decimal(self, value: float, digits: int = 1) -> str:
         from babel.numbers import format_decimal
@@ -214,6 +223,30 @@ class Messages:
 
 
 ENGLISH = Messages("en", gettext.NullTranslations())
+
+# What num2words and Babel said, by what they were asked: each answer is quick once
+# their data is loaded, but loading it (num2words imports every language it knows, Babel
+# reads its locale data) took 60 ms of a rebuild with nothing to do. A build keeps the
+# answers in the cache folder (voiceguide.said) and hands them back before planning.
+_SAID: dict[str, str] = {}
+
+
+def _once(question: tuple[str | int, ...], answer: Callable[[], str]) -> str:
+    key = json.dumps(question, ensure_ascii=False)
+    found = _SAID.get(key)
+    if found is None:
+        found = _SAID[key] = answer()
+    return found
+
+
+def said() -> dict[str, str]:
+    """What num2words and Babel have said so far (with what `learn` was given)."""
+    return dict(_SAID)
+
+
+def learn(answers: Mapping[str, str]) -> None:
+    """Take answers num2words and Babel gave before (by the versions installed now)."""
+    _SAID.update(answers)
 
 
 @cache

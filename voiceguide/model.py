@@ -8,8 +8,10 @@ a *track* with exact sample positions.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import PurePath
 from typing import Literal, Protocol, assert_never
 
@@ -368,6 +370,22 @@ class Clip:
     def chunks(self) -> Iterator[bytes]:
         """The PCM in pieces (see `Pcm`): one, itself."""
         yield self.pcm
+
+    @cached_property
+    def sha256(self) -> str:
+        """The SHA-256 of the PCM (hex): what the clip is, to fingerprints."""
+        digest = hashlib.sha256()
+        for chunk in self.chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    @classmethod
+    def checked(cls, pcm: bytes, frame_rate: int, sha256: str) -> Clip:
+        """A clip whose PCM was just checked against its SHA-256 (a cache entry): the
+        digest is kept, not computed again."""
+        clip = cls(pcm, frame_rate)
+        clip.__dict__["sha256"] = sha256  # where cached_property keeps it
+        return clip
 
 
 class Stitched(Clip):

@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import os
 import pickle
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
-from voiceguide import __version__
-from voiceguide.cache import PARSED, default_cache_dir, write_entry
+from voiceguide.cache import PARSED, code_digest, default_cache_dir, installed, write_entry
 from voiceguide.errors import ScriptError
 
 if TYPE_CHECKING:
@@ -174,35 +171,11 @@ def _store(entry: Path, key: bytes, raw: bytes, path: Path, found: tuple[bool, o
 
 @functools.cache
 def _code() -> bytes:
-    """What a parse depends on besides its file: voiceguide's modules (the readers and
-    the words, limits and model they check against) and the installed versions of the
-    YAML reader and pydantic, and Python's. Modules are known by size and time of change,
-    as Python's own bytecode cache knows them (reading them all would cost more than a
-    hit saves); the libraries by the names of their installed metadata, found beside
-    them without importing them."""
-    parts = [sys.version, __version__]
-    package = Path(__file__).parent
-    for module in sorted(package.glob("*.py")):
-        status = module.stat()
-        parts.append(f"{module.name} {status.st_size} {status.st_mtime_ns}")
+    """What a parse depends on besides its file: voiceguide's own code (the readers and
+    the words, limits and model they check against: see code_digest) and the installed
+    versions of the YAML reader and pydantic, known by the names of their installed
+    metadata, found beside them without importing them."""
+    parts = [code_digest().hex()]
     for name in _READERS:
-        parts += _installed(name)
+        parts += installed(name)
     return hashlib.sha256("\n".join(parts).encode()).digest()
-
-
-def _installed(name: str) -> list[str]:
-    """The installed metadata folders of a library ('pydantic-2.14.4.dist-info')."""
-    try:  # the top-level package: finding ruamel.yaml would import ruamel
-        spec = importlib.util.find_spec(name.partition(".")[0])
-    except (ImportError, ValueError):
-        return []
-    places = spec.submodule_search_locations if spec else None
-    if not places:
-        return []
-    site = Path(next(iter(places))).parent
-    wanted = name.replace(".", "_").lower() + "-"
-    try:
-        return sorted(p.name for p in site.iterdir() if p.name.endswith(".dist-info")
-                      and p.name.replace(".", "_").lower().startswith(wanted))
-    except OSError:
-        return []

@@ -98,13 +98,15 @@ def say_line(engine: Engine, text: str) -> Clip:
 
 def render(texts: Iterable[str], engines: Engine | Sequence[Engine],
            progress: Progress | None = None, lexicon: Lexicon | None = None,
-           cache: ClipCache | None = None, meanwhile: Callable[[], None] | None = None
-           ) -> dict[str, Clip]:
+           cache: ClipCache | None = None, meanwhile: Callable[[], None] | None = None,
+           unread: bool = False) -> dict[str, Clip]:
     """Synthesize each text (the engine checks every clip) and trim it, or take it from
     the cache. The voice is given the text after the lexicon's respellings; clips stay
     keyed by the script's own words, which captions and the manifest show. What the cache
     lacks is said in blocks (see BLOCK_TEXTS), as many at once as there are engines;
-    `meanwhile` runs beside them (the workers do the speaking: this process waits)."""
+    `meanwhile` runs beside them (the workers do the speaking: this process waits).
+    With `unread`, cached clips come as their entries' headers give them, their audio
+    read when first used (ClipCache.peek: DamagedEntry then, if it was damaged)."""
     pool = [engines] if isinstance(engines, Engine) else list(engines)
     identity = pool[0].identity() if cache else ""
     clips: dict[str, Clip | None] = {}
@@ -113,7 +115,7 @@ def render(texts: Iterable[str], engines: Engine | Sequence[Engine],
     for text in texts:
         spoken[text] = lexicon.apply(text) if lexicon else text
         keys[text] = cache.key(identity, pool[0].settings, spoken[text]) if cache else ""
-        clips[text] = cache.get(keys[text]) if cache else None
+        clips[text] = (cache.peek if unread else cache.get)(keys[text]) if cache else None
         if clips[text] is not None and progress:
             progress(text)
     idle: Queue[Engine] = Queue()

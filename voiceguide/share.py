@@ -48,7 +48,7 @@ from voiceguide.build import BuildOptions, Progress, Target, build, targets_for
 from voiceguide.cover import routine_cover
 from voiceguide.encode import AUDIO_SUFFIXES, FORMATS
 from voiceguide.errors import OutputError, SettingsError
-from voiceguide.export import Written, full_session_title, is_alone
+from voiceguide.export import full_session_title
 from voiceguide.library import shown_path
 from voiceguide.manifest import Manifest, RoutineEntry, TrackEntry, read_manifest
 from voiceguide.messages import ENGLISH, Messages, messages_for
@@ -69,6 +69,7 @@ from voiceguide.model import (
     leaves_out,
 )
 from voiceguide.plan import Pacing, said_sides
+from voiceguide.publishing import Written, is_alone
 from voiceguide.settings import resolve
 from voiceguide.tags import GENRE
 

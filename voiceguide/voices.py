@@ -33,8 +33,6 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from voiceguide.engines.base import VoiceSettings
 from voiceguide.errors import EngineError, SettingsError
 from voiceguide.messages import N_
@@ -117,8 +115,11 @@ class VoiceDetails:
 def user_voices_dir() -> Path:
     """$VOICEGUIDE_VOICES, else the user's data folder (e.g. ~/.local/share/voiceguide/voices)."""
     configured = os.environ.get("VOICEGUIDE_VOICES")
-    return Path(configured) if configured else \
-        Path(platformdirs.user_data_dir("voiceguide")) / "voices"
+    if configured:
+        return Path(configured)
+    import platformdirs  # only here: every command loads this module
+
+    return Path(platformdirs.user_data_dir("voiceguide")) / "voices"
 
 
 def scripts_voices_dir(scripts: Path) -> Path:

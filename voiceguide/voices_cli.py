@@ -1,6 +1,7 @@
-"""`voiceguide voices`: list an engine's voices; add or download Piper voices."""
+"""`voiceguide voices`: list an engine's voices; add or download Piper voices.
 
-from __future__ import annotations
+Annotations are evaluated when the commands are defined, as in voiceguide.cli (typer
+reads them on every run)."""
 
 from pathlib import Path
 from typing import Annotated

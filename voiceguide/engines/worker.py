@@ -14,22 +14,26 @@ break. The two talk through a socket pair with multiprocessing's Connection.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 from importlib import metadata
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from voiceguide.engines.base import Engine, VoiceInfo, VoiceSettings
 from voiceguide.errors import EngineError, SettingsError, VoiceguideError
 from voiceguide.model import Clip
 from voiceguide.text import count_words, preview
+
+# multiprocessing's connection (and socket) only where a worker is started or served: a
+# rebuild with nothing to do starts none.
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 
 class Backend(Protocol):
@@ -110,6 +114,8 @@ def serve(
 
 def child_main(fd: int) -> None:
     """Entry point of the worker process: read what to build, then serve."""
+    from multiprocessing.connection import Connection
+
     conn = Connection(fd)
     factory, settings, scratch = conn.recv()
     serve(conn, factory, settings, scratch)
@@ -148,6 +154,9 @@ class WorkerEngine(Engine):
         """Start the worker and check the voice: SettingsError for a bad one."""
         if self._process is not None:
             return
+        import socket
+        from multiprocessing.connection import Connection
+
         ours, theirs = socket.socketpair()
         self._scratch = Path(tempfile.mkdtemp(prefix=f"voiceguide-{self.name}-"))
         # The child imports what this process can: same interpreter, same sys.path.
@@ -197,17 +206,13 @@ class WorkerEngine(Engine):
         return self._version
 
     def identity(self) -> str:
-        found = []
-        for package in self.packages:
-            try:
-                found.append(f"{package} {metadata.version(package)}")
-            except metadata.PackageNotFoundError:
-                found.append(f"{package} (system library)")
-        return f"{self.name}: {', '.join(found)}"
+        return f"{self.name}: {_versions(self.packages)}"
 
     def _call(self, request: tuple[str, str | None] | None, timeout: float, doing: str) -> Any:
         """Send `request` (None: just read the start-up reply) and wait for the reply.
         On timeout or death the worker is killed; the next call starts a fresh one."""
+        from multiprocessing.connection import wait
+
         process, conn = self._process, self._conn
         assert process is not None and conn is not None
         try:
@@ -252,3 +257,16 @@ class WorkerEngine(Engine):
             conn.close()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+@functools.cache
+def _versions(packages: tuple[str, ...]) -> str:
+    """'pyttsx3 2.99, espeakng-loader 0.2.4': looked up once (each lookup reads the
+    installed metadata; a build asks for it more than once)."""
+    found = []
+    for package in packages:
+        try:
+            found.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{package} (system library)")
+    return ", ".join(found)
