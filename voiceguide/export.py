@@ -282,22 +282,13 @@ def can_join_tracks(assembled: AssembledRoutine, publishing: Publishing) -> bool
         for n, t in enumerate(tracks))
 
 
-def _clip_digest(clip: Clip) -> str:
-    digest = hashlib.sha256()
-    for chunk in clip.chunks():
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _audio_print(job: _Audio, publishing: Publishing, clip_digests: dict[int, str]) -> str:
+def _audio_print(job: _Audio, publishing: Publishing) -> str:
     """What one audio file's audio is made of: its clips, the format, the loudness target
-    and how tracks are cut into pieces. `clip_digests` holds each clip's sha256 (by id)
-    once hashed: the full routine's clips are its tracks', hashed once for both."""
+    and how tracks are cut into pieces. (A clip's SHA-256 is computed once: the full
+    routine's clips are its tracks'.)"""
     digest = hashlib.sha256()
     for clip in job.clips:
-        if id(clip) not in clip_digests:
-            clip_digests[id(clip)] = _clip_digest(clip)
-        digest.update(clip_digests[id(clip)].encode("ascii"))
+        digest.update(clip.sha256.encode("ascii"))
     # The clips as assembled: normalizing them is deterministic, so equal prints mean
     # equal audio and a kept file needs no normalizing either.
     described = {"encoding": asdict(publishing.encoding),
@@ -430,8 +421,7 @@ def write_routine(assembled: AssembledRoutine, out_root: Path, settings: Setting
     texts = dict(zip(caption_names, captions, strict=True))
     texts[playlist_name] = playlist
     ours = _ours(routine.id)
-    clip_digests: dict[int, str] = {}
-    sounds = [_audio_print(a, publishing, clip_digests) for a in audio]
+    sounds = [_audio_print(a, publishing) for a in audio]
     prints = [_file_print(a, s) for a, s in zip(audio, sounds, strict=True)]
     earlier = _earlier_files(folder)
     was = [earlier.get(a.name) if (folder / a.name).is_file() else None for a in audio]
