@@ -483,6 +483,7 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
     # One thread more than jobs: a track's own steps run one after another (normalize in
     # Python, encode in ffmpeg, decode, measure in Python), and with one thread per core
     # the threads fell into step, both in Python (one core: the GIL) then both in ffmpeg.
+    stored: dict[int, list[np.ndarray] | None] = {}  # kept tracks' cells, from the store
     with ThreadPoolExecutor(max_workers=max(jobs, 1) + 1) as pool:
 
         def start(n: int) -> Future[tuple[Loudness | None, list[np.ndarray]]] | None:
@@ -495,7 +496,6 @@ def _write_audio(audio: list[_Audio], stage: Path, folder: Path, kept: list[bool
                 return None
             return pool.submit(_kept_cells, stage / parts[n].name, rate, cell)
 
-        stored: dict[int, list[np.ndarray] | None] = {}  # kept tracks' cells, from the store
         futures = [start(n) for n in range(count)]
         cells: list[np.ndarray] = []
         for n, (a, future) in enumerate(zip(parts, futures, strict=True)):
